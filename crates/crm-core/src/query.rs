@@ -124,16 +124,6 @@ pub struct FindOptions {
     pub limit: Option<u64>,
 }
 
-impl Default for FindOptions {
-    fn default() -> Self {
-        Self {
-            sort: Vec::new(),
-            skip: 0,
-            limit: None,
-        }
-    }
-}
-
 /// One change to a document. Paths may not touch `_id` or the tenant field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UpdateOp {
