@@ -1,1 +1,4 @@
-//! placeholder
+//! Analytics and tracking: LeadScore, IntentSignal, ContactLifecycleHistory, Attribution, Visitor, CompanyVisitor, TrackingEvent, UserAction, StageChangeEvent and reports.
+//!
+//! Declared through `crm_core::schema::EntityDef` like the core entities; this crate is empty
+//! until its issue lands (see docs/ARCHITECTURE.md for the crate map).

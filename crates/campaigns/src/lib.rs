@@ -1,1 +1,4 @@
-//! placeholder
+//! Sales engagement and campaigns: Campaign, CampaignEnrollment, EmailTemplate, Sequence, MultiChannelSequence, Form, FormSubmission, FormTemplate, LandingPage, Chatbot, Meeting and the rest of that group.
+//!
+//! Declared through `crm_core::schema::EntityDef` like the core entities; this crate is empty
+//! until its issue lands (see docs/ARCHITECTURE.md for the crate map).

@@ -1,1 +1,4 @@
-//! placeholder
+//! Integrations: email and calendar accounts, credentials, webhooks, Salesforce sync, recordings.
+//!
+//! Declared through `crm_core::schema::EntityDef` like the core entities; this crate is empty
+//! until its issue lands (see docs/ARCHITECTURE.md for the crate map).
