@@ -1,1 +1,51 @@
-//! placeholder
+//! The HTTP layer of Clianta: builds the axum router (no socket), renders every error as RFC 7807
+//! problem+json from one [`ApiError`], and serves the OpenAPI document generated from the handlers.
+
+mod error;
+pub mod extract;
+mod middleware;
+pub mod routes;
+mod state;
+
+use std::sync::Arc;
+
+use axum::{Extension, Router};
+
+pub use error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
+pub use extract::{ApiJson, ApiQuery};
+pub use middleware::REQUEST_ID;
+pub use state::{ApiConfig, AppState};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Clianta API",
+        description = "Multi-tenant CRM. Errors are RFC 7807 `application/problem+json` bodies \
+                       (schema `Problem`) with a stable `code`.",
+    ),
+    components(schemas(Problem)),
+    tags((name = "ops", description = "Liveness, readiness and this description")),
+)]
+pub(crate) struct ApiDoc;
+
+/// The whole application: routes, fallback and middleware over `state`.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let (routes, doc) = routes::api_routes().split_for_parts();
+    let app = routes
+        .fallback(middleware::fallback)
+        .layer(Extension(Arc::new(doc)))
+        .with_state(state);
+    middleware::apply(app, &config)
+}
+
+/// The OpenAPI document [`router`] serves at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::api_routes().into_openapi()
+}
+
+/// Wraps a router of extra routes in the same layers [`router`] uses (tests of extractors, and
+/// embedders that add their own routes).
+pub fn with_middleware(router: Router, config: &ApiConfig) -> Router {
+    middleware::apply(router.fallback(middleware::fallback), config)
+}

@@ -1,0 +1,51 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_core::repo::Stores;
+use crm_core::{Clock, Storage, SystemClock};
+
+/// Limits the HTTP layer enforces; the server fills them from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Largest accepted request body, in bytes (413 above it).
+    pub body_limit: usize,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
+    /// Longest `/ready` waits for the storage ping.
+    pub ready_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            ready_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub storage: Storage,
+    pub stores: Stores,
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    /// State over `storage` with the system clock.
+    pub fn new(storage: Storage, config: ApiConfig) -> Self {
+        Self::with_clock(storage, Arc::new(SystemClock), config)
+    }
+
+    pub fn with_clock(storage: Storage, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+        let stores = Stores::new(storage.docs.clone(), clock);
+        Self {
+            storage,
+            stores,
+            config,
+        }
+    }
+}
