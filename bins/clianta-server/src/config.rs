@@ -1,0 +1,478 @@
+//! Settings: defaults, then an optional TOML file, then `CLIANTA_*` environment variables, parsed
+//! once into typed values so nothing later re-reads or re-validates them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clianta_api::ApiConfig;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Where the embedded store lives when no storage URI is given.
+pub const DEFAULT_SQLITE_PATH: &str = "./data/clianta.db";
+/// Read when neither `--config` nor `CLIANTA_CONFIG` names a file.
+pub const DEFAULT_CONFIG_FILE: &str = "clianta.toml";
+pub const CONFIG_ENV: &str = "CLIANTA_CONFIG";
+
+/// The file/environment keys (env: `CLIANTA_` + upper case). Only these are read from the
+/// environment, so unrelated `CLIANTA_*` variables (e.g. test settings) are not errors.
+const KEYS: &[&str] = &[
+    "listen",
+    "storage_uri",
+    "log",
+    "log_format",
+    "migrate_on_start",
+    "body_limit_bytes",
+    "request_timeout_secs",
+    "connect_timeout_secs",
+    "shutdown_grace_secs",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings as written, before parsing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    storage_uri: String,
+    log: String,
+    log_format: LogFormat,
+    migrate_on_start: bool,
+    body_limit_bytes: usize,
+    request_timeout_secs: u64,
+    connect_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        let api = ApiConfig::default();
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            storage_uri: String::new(),
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            migrate_on_start: true,
+            body_limit_bytes: api.body_limit,
+            request_timeout_secs: api.request_timeout.as_secs(),
+            connect_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Which store to open, parsed once from `CLIANTA_STORAGE_URI`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageUri {
+    /// The embedded store in this file (created with its directories).
+    Sqlite(PathBuf),
+    /// An in-memory SQLite database (`sqlite::memory:`), for trials.
+    SqliteInMemory,
+    /// `mongodb://` or `mongodb+srv://`, kept whole for the driver.
+    Mongo(String),
+    /// Throwaway in-process maps.
+    Memory,
+}
+
+impl FromStr for StorageUri {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(Self::Sqlite(DEFAULT_SQLITE_PATH.into()));
+        }
+        if let Some(rest) = s.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            return match path {
+                "" => bail!("storage URI `sqlite:` needs a path, e.g. sqlite:./data/clianta.db"),
+                ":memory:" => Ok(Self::SqliteInMemory),
+                p => Ok(Self::Sqlite(p.into())),
+            };
+        }
+        if s == "memory:" || s == "memory" {
+            return Ok(Self::Memory);
+        }
+        if let Some(rest) = s
+            .strip_prefix("mongodb://")
+            .or_else(|| s.strip_prefix("mongodb+srv://"))
+        {
+            let before_query = rest.split('?').next().unwrap_or_default();
+            let hosts = before_query
+                .rsplit_once('@')
+                .map_or(before_query, |(_, h)| h);
+            if hosts.split('/').next().unwrap_or_default().is_empty() {
+                bail!("storage URI {} has no host", redact(s));
+            }
+            return Ok(Self::Mongo(s.to_owned()));
+        }
+        // Only the scheme is echoed: the rest may hold a password.
+        match s.split_once(':') {
+            Some((scheme, _)) if !scheme.is_empty() && !scheme.contains(['/', '@']) => bail!(
+                "unsupported storage URI scheme `{scheme}:` (use sqlite:<path>, mongodb://..., \
+                 mongodb+srv://... or memory:)"
+            ),
+            _ => bail!(
+                "storage URI has no scheme (use sqlite:<path>, mongodb://..., mongodb+srv://... \
+                 or memory:)"
+            ),
+        }
+    }
+}
+
+/// Safe to log: the password and secret query parameters are masked.
+impl fmt::Display for StorageUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Self::SqliteInMemory => f.write_str("sqlite::memory:"),
+            Self::Mongo(uri) => f.write_str(&redact(uri)),
+            Self::Memory => f.write_str("memory:"),
+        }
+    }
+}
+
+impl fmt::Debug for StorageUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageUri({self})")
+    }
+}
+
+fn is_secret_param(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "authmechanismproperties",
+        "tlscertificatekeyfilepassword",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// The password of `user:password@`, if the URI has one.
+pub fn uri_password(uri: &str) -> Option<&str> {
+    let (_, rest) = uri.split_once("://")?;
+    let before_query = rest.split('?').next().unwrap_or(rest);
+    // The last `@` ends the user info: hosts cannot contain one, careless passwords can.
+    let at = before_query.rfind('@')?;
+    let (_, password) = before_query[..at].split_once(':')?;
+    Some(password).filter(|p| !p.is_empty())
+}
+
+/// Masks the password and secret-looking query parameters of a URI.
+pub fn redact(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (rest, None),
+    };
+    let main = match main.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = (&main[..at], &main[at + 1..]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => main.to_owned(),
+            }
+        }
+        None => main.to_owned(),
+    };
+    let mut out = format!("{scheme}://{main}");
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub storage: StorageUri,
+    pub log: String,
+    pub log_format: LogFormat,
+    pub migrate_on_start: bool,
+    pub api: ApiConfig,
+    pub connect_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Loads from the given file (else `CLIANTA_CONFIG`, else `./clianta.toml` when present) and
+    /// the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::from_figment(&figment(file)?)
+    }
+
+    fn from_figment(f: &Figment) -> anyhow::Result<Self> {
+        let raw: RawConfig = f
+            .extract()
+            .map_err(|e| anyhow!("invalid configuration: {e}"))?;
+        raw.try_into()
+    }
+}
+
+fn figment(file: Option<&Path>) -> anyhow::Result<Figment> {
+    let mut f = Figment::from(Serialized::defaults(RawConfig::default()));
+    let explicit = file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from))
+        .filter(|p| !p.as_os_str().is_empty());
+    match explicit {
+        Some(p) => {
+            if !p.is_file() {
+                bail!("configuration file {} does not exist", p.display());
+            }
+            f = f.merge(Toml::file_exact(p));
+        }
+        None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+            f = f.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+        }
+        None => {}
+    }
+    Ok(f.merge(Env::prefixed("CLIANTA_").only(KEYS)))
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(raw: RawConfig) -> anyhow::Result<Self> {
+        let listen = raw.listen.trim().parse().map_err(|_| {
+            anyhow!(
+                "invalid listen address `{}` (expected IP:port, e.g. 127.0.0.1:8080)",
+                raw.listen
+            )
+        })?;
+        let storage = raw.storage_uri.parse()?;
+        tracing_subscriber::EnvFilter::try_new(&raw.log)
+            .with_context(|| format!("invalid log filter `{}`", raw.log))?;
+        if raw.body_limit_bytes == 0 {
+            bail!("body_limit_bytes must be above 0");
+        }
+        if raw.request_timeout_secs == 0 || raw.connect_timeout_secs == 0 {
+            bail!("request_timeout_secs and connect_timeout_secs must be above 0");
+        }
+        Ok(Self {
+            listen,
+            storage,
+            log: raw.log,
+            log_format: raw.log_format,
+            migrate_on_start: raw.migrate_on_start,
+            api: ApiConfig {
+                body_limit: raw.body_limit_bytes,
+                request_timeout: Duration::from_secs(raw.request_timeout_secs),
+                ..ApiConfig::default()
+            },
+            connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
+            shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        })
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail's closures must return figment::Error"
+)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn load() -> Result<Config, figment::Error> {
+        Config::load(None).map_err(|e| format!("{e:#}").into())
+    }
+
+    #[test]
+    fn defaults() {
+        Jail::expect_with(|_| {
+            let c = load()?;
+            assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+            assert_eq!(c.storage, StorageUri::Sqlite(DEFAULT_SQLITE_PATH.into()));
+            assert_eq!(c.log, "info");
+            assert_eq!(c.log_format, LogFormat::Text);
+            assert!(c.migrate_on_start);
+            assert_eq!(c.api, ApiConfig::default());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "clianta.toml",
+                r#"
+                listen = "0.0.0.0:9000"
+                storage_uri = "memory:"
+                log = "debug"
+                log_format = "json"
+                migrate_on_start = false
+                "#,
+            )?;
+            let c = load()?;
+            assert_eq!(c.listen, "0.0.0.0:9000".parse().unwrap());
+            assert_eq!(c.storage, StorageUri::Memory);
+            assert_eq!(c.log_format, LogFormat::Json);
+            assert!(!c.migrate_on_start);
+
+            jail.set_env("CLIANTA_LISTEN", "127.0.0.1:7000");
+            jail.set_env("CLIANTA_STORAGE_URI", "sqlite:/tmp/x.db");
+            jail.set_env("CLIANTA_MIGRATE_ON_START", "true");
+            jail.set_env("CLIANTA_LOG", "warn,clianta_api=debug");
+            jail.set_env("CLIANTA_REQUEST_TIMEOUT_SECS", "5");
+            let c = load()?;
+            assert_eq!(c.listen, "127.0.0.1:7000".parse().unwrap());
+            assert_eq!(c.storage, StorageUri::Sqlite("/tmp/x.db".into()));
+            assert!(c.migrate_on_start);
+            assert_eq!(c.log, "warn,clianta_api=debug");
+            assert_eq!(c.log_format, LogFormat::Json, "still from the file");
+            assert_eq!(c.api.request_timeout, Duration::from_secs(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_file_from_env_and_unrelated_env_is_ignored() {
+        Jail::expect_with(|jail| {
+            jail.create_file("clianta.toml", "listen = \"127.0.0.1:1111\"")?;
+            jail.create_file("other.toml", "listen = \"127.0.0.1:2222\"")?;
+            jail.set_env("CLIANTA_CONFIG", "other.toml");
+            jail.set_env("CLIANTA_TEST_MONGODB_URI", "mongodb://x");
+            assert_eq!(load()?.listen.port(), 2222);
+
+            jail.set_env("CLIANTA_CONFIG", "missing.toml");
+            let err = load().unwrap_err().to_string();
+            assert!(err.contains("missing.toml does not exist"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        Jail::expect_with(|jail| {
+            jail.create_file("clianta.toml", "lisen = \"127.0.0.1:1\"")?;
+            assert!(load().unwrap_err().to_string().contains("lisen"));
+
+            jail.create_file("clianta.toml", "")?;
+            jail.set_env("CLIANTA_MIGRATE_ON_START", "sometimes");
+            assert!(load().is_err());
+            jail.set_env("CLIANTA_MIGRATE_ON_START", "false");
+
+            jail.set_env("CLIANTA_LISTEN", "localhost");
+            assert!(load().unwrap_err().to_string().contains("listen address"));
+            jail.set_env("CLIANTA_LISTEN", "127.0.0.1:0");
+
+            jail.set_env("CLIANTA_LOG_FORMAT", "xml");
+            assert!(load().is_err());
+            jail.set_env("CLIANTA_LOG_FORMAT", "json");
+
+            jail.set_env("CLIANTA_LOG", "info,=[");
+            assert!(load().unwrap_err().to_string().contains("log filter"));
+            jail.set_env("CLIANTA_LOG", "info");
+            assert!(load().is_ok());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn empty_storage_uri_means_the_embedded_default() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CLIANTA_STORAGE_URI", "");
+            assert_eq!(
+                load()?.storage,
+                StorageUri::Sqlite(DEFAULT_SQLITE_PATH.into())
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn storage_uri_variants() {
+        let ok = |s: &str| s.parse::<StorageUri>().unwrap();
+        assert_eq!(ok(""), StorageUri::Sqlite(DEFAULT_SQLITE_PATH.into()));
+        assert_eq!(ok("  "), StorageUri::Sqlite(DEFAULT_SQLITE_PATH.into()));
+        assert_eq!(
+            ok("sqlite:data/a.db"),
+            StorageUri::Sqlite("data/a.db".into())
+        );
+        assert_eq!(
+            ok("sqlite:///var/lib/a.db"),
+            StorageUri::Sqlite("/var/lib/a.db".into())
+        );
+        assert_eq!(ok("sqlite::memory:"), StorageUri::SqliteInMemory);
+        assert_eq!(ok("memory:"), StorageUri::Memory);
+        assert_eq!(
+            ok("mongodb://db:27017/crm"),
+            StorageUri::Mongo("mongodb://db:27017/crm".into())
+        );
+        assert_eq!(
+            ok("mongodb+srv://u:p@cluster.example.net/crm"),
+            StorageUri::Mongo("mongodb+srv://u:p@cluster.example.net/crm".into())
+        );
+    }
+
+    #[test]
+    fn bad_storage_uris_are_errors_without_secrets() {
+        for (uri, expect) in [
+            (
+                "postgres://u:hunter2@h/db",
+                "unsupported storage URI scheme `postgres:`",
+            ),
+            ("hunter2", "no scheme"),
+            ("sqlite:", "needs a path"),
+            ("mongodb://", "has no host"),
+            ("mongodb://u:hunter2@/x", "has no host"),
+        ] {
+            let err = uri.parse::<StorageUri>().unwrap_err().to_string();
+            assert!(err.contains(expect), "{uri}: {err}");
+            assert!(!err.contains("hunter2"), "{uri}: {err}");
+        }
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("mongodb://admin:s3cret@db1:27017,db2:27017/crm?replicaSet=rs0"),
+            "mongodb://admin:***@db1:27017,db2:27017/crm?replicaSet=rs0"
+        );
+        assert_eq!(
+            redact("mongodb://admin:p/a@ss@db/crm"),
+            "mongodb://admin:***@db/crm"
+        );
+        assert_eq!(redact("mongodb://user@db/crm"), "mongodb://user@db/crm");
+        assert_eq!(redact("mongodb://db:27017"), "mongodb://db:27017");
+        assert_eq!(
+            redact(
+                "mongodb+srv://c.example.net/?authMechanismProperties=AWS_SESSION_TOKEN:abc&w=1"
+            ),
+            "mongodb+srv://c.example.net/?authMechanismProperties=***&w=1"
+        );
+        let shown = StorageUri::Mongo("mongodb://a:s3cret@h/db".into());
+        assert!(!format!("{shown} {shown:?}").contains("s3cret"));
+        assert_eq!(uri_password("mongodb://a:s3cret@h/db"), Some("s3cret"));
+        assert_eq!(uri_password("mongodb://a@h/db"), None);
+    }
+}
