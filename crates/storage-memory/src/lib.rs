@@ -1,1 +1,479 @@
-//! placeholder
+//! The in-memory reference adapter: crm_core's engine run directly over maps, behind one lock.
+//! Every other adapter is held to what this one does (see `storage-contract`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crm_core::engine::{
+    self, Document, apply_update, cmp_docs, matches, normalize_filter, unique_clash, upsert_seed,
+    validate_update,
+};
+use crm_core::query::effective_sort;
+use crm_core::schema::ID_FIELD;
+use crm_core::store::AppliedMigration;
+use crm_core::{
+    DocumentStore, EntityDef, Error, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
+    StoreAdmin, Tenant, Update, WorkspaceId,
+};
+
+/// One tenant's records, ordered by id so iteration (and `_id` tie-breaks) are deterministic.
+type Records = BTreeMap<ObjectId, Document>;
+
+#[derive(Debug, Default)]
+struct Collection {
+    tenants: HashMap<Option<WorkspaceId>, Records>,
+    /// Which tenant holds each id: `_id` is unique across a whole collection, as in MongoDB.
+    owners: HashMap<ObjectId, Option<WorkspaceId>>,
+}
+
+impl Collection {
+    fn records(&self, ws: Option<WorkspaceId>) -> Option<&Records> {
+        self.tenants.get(&ws)
+    }
+
+    fn insert(&mut self, ws: Option<WorkspaceId>, id: ObjectId, doc: Document) {
+        self.owners.insert(id, ws);
+        self.tenants.entry(ws).or_default().insert(id, doc);
+    }
+
+    fn remove(&mut self, ws: Option<WorkspaceId>, id: ObjectId) -> bool {
+        let gone = self
+            .tenants
+            .get_mut(&ws)
+            .is_some_and(|r| r.remove(&id).is_some());
+        if gone {
+            self.owners.remove(&id);
+        }
+        gone
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    collections: HashMap<&'static str, Collection>,
+    migrations: Vec<AppliedMigration>,
+}
+
+impl Inner {
+    fn records(&self, def: &EntityDef, ws: Option<WorkspaceId>) -> Option<&Records> {
+        self.collections.get(def.collection)?.records(ws)
+    }
+
+    fn collection(&mut self, def: &EntityDef) -> &mut Collection {
+        self.collections.entry(def.collection).or_default()
+    }
+}
+
+/// A `DocumentStore` + `StoreAdmin` that keeps everything in process memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: RwLock<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn doc_id(doc: &Document) -> Result<ObjectId> {
+    match doc.get(ID_FIELD) {
+        Some(Value::String(s)) => ObjectId::parse_str(s)
+            .map_err(|_| Error::invalid(ID_FIELD, "must be 24 hexadecimal characters")),
+        _ => Err(Error::invalid(
+            ID_FIELD,
+            "must be 24 hexadecimal characters",
+        )),
+    }
+}
+
+/// Keeps or makes the `_id` and stamps the tenant, refusing a document of another tenant.
+fn prepare_new(
+    def: &EntityDef,
+    ws: Option<WorkspaceId>,
+    mut doc: Document,
+) -> Result<(ObjectId, Document)> {
+    let id = if doc.contains_key(ID_FIELD) {
+        doc_id(&doc)?
+    } else {
+        ObjectId::new()
+    };
+    doc.insert(ID_FIELD.into(), Value::String(id.to_hex()));
+    if let (Some(field), Some(ws)) = (def.tenant_field(), ws) {
+        let same = match doc.get(field) {
+            None => true,
+            Some(Value::String(s)) => ObjectId::parse_str(s).is_ok_and(|v| v == ws.object_id()),
+            Some(_) => false,
+        };
+        if !same {
+            return Err(Error::invalid(field, "belongs to another workspace"));
+        }
+        doc.insert(field.into(), Value::String(ws.to_string()));
+    }
+    Ok((id, doc))
+}
+
+/// The first unique key `doc` shares with a record other than itself. `changed` holds records
+/// about to be replaced in the same write, which are checked in their new form.
+fn unique_conflict(
+    def: &EntityDef,
+    records: Option<&Records>,
+    changed: &BTreeMap<ObjectId, Document>,
+    id: ObjectId,
+    doc: &Document,
+) -> Option<&'static str> {
+    if def.unique.is_empty() {
+        return None;
+    }
+    let existing = records
+        .into_iter()
+        .flat_map(|r| r.iter())
+        .filter(|(k, _)| !changed.contains_key(k));
+    existing
+        .chain(changed.iter())
+        .filter(|(k, _)| **k != id)
+        .find_map(|(_, other)| unique_clash(def, doc, other))
+}
+
+/// Checks a batch of new or replaced records against each other and the rest of the tenant.
+fn check_unique(
+    def: &EntityDef,
+    records: Option<&Records>,
+    changed: &BTreeMap<ObjectId, Document>,
+) -> Result<()> {
+    for (id, doc) in changed {
+        if let Some(key) = unique_conflict(def, records, changed, *id, doc) {
+            return Err(Error::conflict(key));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one new or replaced record against the rest of its tenant.
+fn check_one(
+    def: &EntityDef,
+    records: Option<&Records>,
+    id: ObjectId,
+    doc: &Document,
+) -> Result<()> {
+    match unique_conflict(def, records, &BTreeMap::new(), id, doc) {
+        Some(key) => Err(Error::conflict(key)),
+        None => Ok(()),
+    }
+}
+
+/// Applies an update to every matching record of one tenant, all or nothing.
+fn update_matching(
+    def: &EntityDef,
+    records: Option<&Records>,
+    filter: &Filter,
+    update: &Update,
+) -> Result<BTreeMap<ObjectId, Document>> {
+    let mut changed = BTreeMap::new();
+    for (id, doc) in records.into_iter().flat_map(|r| r.iter()) {
+        if matches(def, doc, filter) {
+            let mut next = doc.clone();
+            apply_update(def, &mut next, update, false)?;
+            changed.insert(*id, next);
+        }
+    }
+    check_unique(def, records, &changed)?;
+    Ok(changed)
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl DocumentStore for MemoryStore {
+    async fn insert(&self, t: Tenant, def: &'static EntityDef, doc: Document) -> Result<Document> {
+        let ws = t.check(def)?;
+        let (id, doc) = prepare_new(def, ws, doc)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        if coll.owners.contains_key(&id) {
+            return Err(Error::conflict(ID_FIELD));
+        }
+        check_one(def, coll.records(ws), id, &doc)?;
+        coll.insert(ws, id, doc.clone());
+        Ok(doc)
+    }
+
+    async fn insert_many(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        docs: Vec<Document>,
+    ) -> Result<u64> {
+        let ws = t.check(def)?;
+        let n = docs.len();
+        let mut batch = BTreeMap::new();
+        for doc in docs {
+            let (id, doc) = prepare_new(def, ws, doc)?;
+            if batch.insert(id, doc).is_some() {
+                return Err(Error::conflict(ID_FIELD));
+            }
+        }
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        if batch.keys().any(|id| coll.owners.contains_key(id)) {
+            return Err(Error::conflict(ID_FIELD));
+        }
+        check_unique(def, coll.records(ws), &batch)?;
+        for (id, doc) in batch {
+            coll.insert(ws, id, doc);
+        }
+        Ok(count(n))
+    }
+
+    async fn get(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<Document> {
+        let ws = t.check(def)?;
+        let inner = self.inner.read();
+        inner
+            .records(def, ws)
+            .and_then(|r| r.get(&id))
+            .cloned()
+            .ok_or(Error::NotFound)
+    }
+
+    async fn find(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        filter: &Filter,
+        opts: &FindOptions,
+    ) -> Result<Vec<Document>> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, filter)?;
+        let sort = effective_sort(&opts.sort);
+        let inner = self.inner.read();
+        let mut hits: Vec<&Document> = inner
+            .records(def, ws)
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|d| matches(def, d, &filter))
+            .collect();
+        hits.sort_by(|a, b| cmp_docs(a, b, &sort));
+        let skip = usize::try_from(opts.skip).unwrap_or(usize::MAX);
+        let limit = opts
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
+        Ok(hits.into_iter().skip(skip).take(limit).cloned().collect())
+    }
+
+    async fn count(&self, t: Tenant, def: &'static EntityDef, filter: &Filter) -> Result<u64> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, filter)?;
+        let inner = self.inner.read();
+        let n = inner
+            .records(def, ws)
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|d| matches(def, d, &filter))
+            .count();
+        Ok(count(n))
+    }
+
+    async fn update_one(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        id: ObjectId,
+        update: &Update,
+    ) -> Result<Document> {
+        let ws = t.check(def)?;
+        validate_update(def, update)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        let mut next = coll
+            .records(ws)
+            .and_then(|r| r.get(&id))
+            .cloned()
+            .ok_or(Error::NotFound)?;
+        apply_update(def, &mut next, update, false)?;
+        check_one(def, coll.records(ws), id, &next)?;
+        coll.insert(ws, id, next.clone());
+        Ok(next)
+    }
+
+    async fn update_many(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        filter: &Filter,
+        update: &Update,
+    ) -> Result<u64> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, filter)?;
+        validate_update(def, update)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        let changed = update_matching(def, coll.records(ws), &filter, update)?;
+        let n = changed.len();
+        for (id, doc) in changed {
+            coll.insert(ws, id, doc);
+        }
+        Ok(count(n))
+    }
+
+    async fn find_one_and_update(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        filter: &Filter,
+        update: &Update,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, filter)?;
+        validate_update(def, update)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        let hit = coll
+            .records(ws)
+            .into_iter()
+            .flat_map(|r| r.iter())
+            .find(|(_, d)| matches(def, d, &filter))
+            .map(|(id, d)| (*id, d.clone()));
+        let (id, next) = match hit {
+            Some((id, mut doc)) => {
+                apply_update(def, &mut doc, update, false)?;
+                (id, doc)
+            }
+            None if upsert => {
+                let mut seed = upsert_seed(&filter)?;
+                apply_update(def, &mut seed, update, true)?;
+                let (id, doc) = prepare_new(def, ws, seed)?;
+                if coll.owners.contains_key(&id) {
+                    return Err(Error::conflict(ID_FIELD));
+                }
+                (id, doc)
+            }
+            None => return Ok(None),
+        };
+        check_one(def, coll.records(ws), id, &next)?;
+        coll.insert(ws, id, next.clone());
+        Ok(Some(next))
+    }
+
+    async fn delete_one(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<()> {
+        let ws = t.check(def)?;
+        let mut inner = self.inner.write();
+        if inner.collection(def).remove(ws, id) {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    async fn delete_many(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        filter: &Filter,
+    ) -> Result<u64> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, filter)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        let doomed: Vec<ObjectId> = coll
+            .records(ws)
+            .into_iter()
+            .flat_map(|r| r.iter())
+            .filter(|(_, d)| matches(def, d, &filter))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &doomed {
+            coll.remove(ws, *id);
+        }
+        Ok(count(doomed.len()))
+    }
+
+    async fn aggregate(
+        &self,
+        t: Tenant,
+        def: &'static EntityDef,
+        group: &GroupBy,
+    ) -> Result<Vec<GroupRow>> {
+        let ws = t.check(def)?;
+        let filter = normalize_filter(def, &group.filter)?;
+        let inner = self.inner.read();
+        let docs = inner
+            .records(def, ws)
+            .into_iter()
+            .flat_map(|r| r.values())
+            .filter(|d| matches(def, d, &filter));
+        Ok(engine::group(docs, group))
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for MemoryStore {
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn ensure_schema(&self, defs: &[&'static EntityDef]) -> Result<()> {
+        for def in defs {
+            def.validate()?;
+        }
+        let mut inner = self.inner.write();
+        for def in defs {
+            inner.collection(def);
+        }
+        Ok(())
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>> {
+        Ok(self.inner.read().migrations.clone())
+    }
+
+    async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
+        let mut inner = self.inner.write();
+        inner.migrations.retain(|a| a.version != m.version);
+        inner.migrations.push(m.clone());
+        inner.migrations.sort_by_key(|a| a.version);
+        Ok(())
+    }
+
+    async fn forget_migration(&self, version: u32) -> Result<()> {
+        self.inner
+            .write()
+            .migrations
+            .retain(|a| a.version != version);
+        Ok(())
+    }
+
+    async fn update_all_tenants(
+        &self,
+        def: &'static EntityDef,
+        filter: &Filter,
+        update: &Update,
+    ) -> Result<u64> {
+        let filter = normalize_filter(def, filter)?;
+        validate_update(def, update)?;
+        let mut inner = self.inner.write();
+        let coll = inner.collection(def);
+        // Compute every tenant's changes before writing any, so a failure changes nothing.
+        let mut all = Vec::new();
+        for (ws, records) in &coll.tenants {
+            all.push((*ws, update_matching(def, Some(records), &filter, update)?));
+        }
+        let mut n = 0;
+        for (ws, changed) in all {
+            n += changed.len();
+            for (id, doc) in changed {
+                coll.insert(ws, id, doc);
+            }
+        }
+        Ok(count(n))
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}
