@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::engine::{Document, resolve};
 use crate::error::{Error, Result};
 use crate::query::{Filter, FindOptions, SortKey, effective_sort};
-use crate::schema::{Dir, EntityDef};
+use crate::schema::{Dir, EntityDef, FieldKind};
 use crate::store::{DocumentStore, Tenant};
 
 pub const DEFAULT_LIMIT: u64 = 20;
@@ -172,6 +172,30 @@ pub fn keyset_after(def: &EntityDef, sort: &[SortKey], last: &[Value]) -> Option
     })
 }
 
+/// Keyset conditions compare within one type (as MongoDB does), so a cursor can only walk fields
+/// whose declared kind keeps every value of one type; free-form fields page by offset.
+fn check_cursor_sort(def: &EntityDef, sort: &[SortKey]) -> Result<()> {
+    for k in sort {
+        match def.kind_of(k.path.as_str()) {
+            FieldKind::Id
+            | FieldKind::Date
+            | FieldKind::Text
+            | FieldKind::Number
+            | FieldKind::Bool => {}
+            _ => {
+                return Err(Error::invalid(
+                    "sort",
+                    format!(
+                        "cursor paging cannot sort by `{}`; use page and limit",
+                        k.path
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One page of a listing, by offset or by cursor.
 pub async fn find_page(
     store: &dyn DocumentStore,
@@ -203,6 +227,7 @@ pub async fn find_page(
             })
         }
         PageRequest::Cursor { after, limit } => {
+            check_cursor_sort(def, &full_sort)?;
             let filter = match after {
                 None => filter.clone(),
                 Some(c) => {
@@ -313,6 +338,13 @@ mod tests {
             let want: Vec<Value> = sorted.iter().map(|d| d["_id"].clone()).collect();
             assert_eq!(seen, want, "{dir:?}");
         }
+    }
+
+    #[test]
+    fn cursor_sort_needs_single_typed_fields() {
+        assert!(check_cursor_sort(&DEF, &effective_sort(&[SortKey::asc("createdAt")])).is_ok());
+        let e = check_cursor_sort(&DEF, &effective_sort(&[SortKey::asc("customFields.x")]));
+        assert!(matches!(e, Err(Error::Invalid { field, .. }) if field == "sort"));
     }
 
     #[test]
