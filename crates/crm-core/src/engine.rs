@@ -255,11 +255,43 @@ pub fn normalize_filter(def: &EntityDef, filter: &Filter) -> Result<Filter> {
             }
             Filter::Text(q.clone())
         }
-        f @ (Filter::Exists(..) | Filter::Contains(..)) => f.clone(),
+        Filter::Contains(p, needle) => {
+            check_path(def, p)?;
+            if matches!(
+                def.kind_of(p.as_str()),
+                FieldKind::Id | FieldKind::Ids | FieldKind::Date
+            ) {
+                return Err(Error::invalid(p.as_str(), "contains needs a text field"));
+            }
+            Filter::Contains(p.clone(), needle.clone())
+        }
+        Filter::Exists(p, b) => {
+            check_path(def, p)?;
+            Filter::Exists(p.clone(), *b)
+        }
     })
 }
 
+/// Paths may not pass through an array: MongoDB would look inside each element, the other
+/// stores would not, so such a filter is refused rather than answered differently.
+fn check_path(def: &EntityDef, p: &FieldPath) -> Result<()> {
+    let s = p.as_str();
+    for (i, _) in s.match_indices('.') {
+        if matches!(
+            def.kind_of(&s[..i]),
+            FieldKind::Array | FieldKind::Ids | FieldKind::Texts
+        ) {
+            return Err(Error::invalid(
+                s,
+                "filters cannot reach inside an array of documents",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn normalize_value(def: &EntityDef, p: &FieldPath, v: &Value) -> Result<Value> {
+    check_path(def, p)?;
     match (def.kind_of(p.as_str()), v) {
         (_, Value::Null) => Ok(Value::Null),
         (FieldKind::Id | FieldKind::Ids, Value::String(s)) => ObjectId::parse_str(s)
@@ -599,6 +631,21 @@ mod tests {
         let twice = Update::new().set("a", 1).unset("a.b");
         assert!(apply_update(&DEF, &mut d, &twice, false).is_err());
         assert!(apply_update(&DEF, &mut d, &Update::new().set("workspaceId", "x"), false).is_err());
+    }
+
+    #[test]
+    fn filters_that_stores_would_answer_differently_are_refused() {
+        use crate::entities::contact::CONTACT;
+        let into_array = Filter::eq("mergeHistory.mergedBy", "000000000000000000000001");
+        assert!(normalize_filter(&CONTACT, &into_array).is_err());
+        let contains_id = Filter::Contains("userId".into(), "00".into());
+        assert!(normalize_filter(&CONTACT, &contains_id).is_err());
+        let date = Filter::Gte("createdAt".into(), json!("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            normalize_filter(&CONTACT, &date).unwrap(),
+            Filter::Gte("createdAt".into(), json!("2024-01-01T00:00:00.000Z"))
+        );
+        assert!(normalize_filter(&CONTACT, &Filter::eq("userId", "nope")).is_err());
     }
 
     #[test]
