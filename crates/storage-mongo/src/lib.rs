@@ -17,7 +17,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crm_core::engine::{cmp_values, normalize_filter, upsert_seed, validate_update};
+use crm_core::engine::{apply_update, cmp_values, normalize_filter, upsert_seed, validate_update};
 use crm_core::schema::FieldKind;
 use crm_core::store::AppliedMigration;
 use crm_core::{
@@ -36,6 +36,8 @@ pub use crate::translate::TextMode;
 pub const DEFAULT_DATABASE: &str = "clianta";
 /// How long to look for a server before failing; `serverSelectionTimeoutMS` in the URI wins.
 pub const DEFAULT_SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// An upsert that keeps losing the insert race to a record that then no longer matches gives up.
+const UPSERT_ATTEMPTS: u32 = 3;
 
 /// A MongoDB database holding Clianta's collections. Cheap to clone.
 #[derive(Clone)]
@@ -357,25 +359,34 @@ impl DocumentStore for MongoStore {
     ) -> Result<Option<Document>> {
         let s = self.scoped(t, def)?;
         let f = self.filter(def, filter)?;
-        if !update.is_empty() {
-            return Ok(s
-                .find_one_and_update(f, update, upsert)
-                .await?
-                .map(from_document));
-        }
         validate_update(def, update)?;
-        let first = s
-            .find(f, doc! { "_id": 1 }, 0, Some(1))
-            .await?
-            .into_iter()
-            .next();
-        if first.is_some() || !upsert {
-            return Ok(first.map(from_document));
+        // Upsert as MongoDB runs it inside the server: update the first match, else insert the
+        // seed, and on a duplicate key (a concurrent upsert won) update again. Done here because
+        // SecantusDB answers a findAndModify upsert that loses that race with a null document
+        // although its update was applied; the seed is the engine's, so it is exact everywhere.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let found = if update.is_empty() {
+                // MongoDB refuses an empty update document; nothing to change is a read.
+                s.find(f.clone(), doc! { "_id": 1 }, 0, Some(1))
+                    .await?
+                    .into_iter()
+                    .next()
+            } else {
+                s.find_one_and_update(f.clone(), update).await?
+            };
+            if found.is_some() || !upsert {
+                return Ok(found.map(from_document));
+            }
+            let mut seed = upsert_seed(&normalize_filter(def, filter)?)?;
+            apply_update(def, &mut seed, update, true)?;
+            match s.insert_one(to_document(def, &seed)).await {
+                Ok(d) => return Ok(Some(from_document(d))),
+                Err(Error::Conflict { .. }) if attempt < UPSERT_ATTEMPTS => {}
+                Err(e) => return Err(e),
+            }
         }
-        let seed = upsert_seed(&normalize_filter(def, filter)?)?;
-        Ok(Some(from_document(
-            s.insert_one(to_document(def, &seed)).await?,
-        )))
     }
 
     async fn delete_one(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<()> {

@@ -113,10 +113,16 @@ impl<'a> Scoped<'a> {
         scoped
     }
 
-    /// Gives the document an `_id` if it has none and the tenant; refuses another tenant's.
+    /// Gives the document an `_id` if it has none and the tenant; refuses a malformed `_id` and
+    /// another tenant's.
     fn stamp(&self, d: &mut Document) -> Result<()> {
-        if matches!(d.get("_id"), None | Some(Bson::Null)) {
-            d.insert("_id", ObjectId::new());
+        match d.get("_id") {
+            None | Some(Bson::Null) => {
+                d.insert("_id", ObjectId::new());
+            }
+            Some(Bson::ObjectId(_)) => {}
+            // `convert` made an ObjectId of any text that parses; `get` could never reach this.
+            Some(_) => return Err(Error::invalid("_id", "must be a 24-hex-digit id")),
         }
         if let Some((field, ws)) = self.tenant {
             match d.get(field) {
@@ -247,20 +253,18 @@ impl<'a> Scoped<'a> {
         update_many_in(self.db, self.def, &self.coll, self.scope(filter), update).await
     }
 
-    /// The first match by `_id`, after the update; with `upsert`, MongoDB seeds a new document
-    /// from the filter's equalities (the tenant included).
+    /// The first match by `_id`, after the update (no upsert: see `MongoStore`'s
+    /// `find_one_and_update`).
     pub async fn find_one_and_update(
         &self,
         filter: Document,
         update: &Update,
-        upsert: bool,
     ) -> Result<Option<Document>> {
         validate_update(self.def, update)?;
         self.coll
             .find_one_and_update(self.scope(filter), translate::update(self.def, update))
             .sort(doc! { "_id": 1 })
             .return_document(ReturnDocument::After)
-            .upsert(upsert)
             .await
             .map_err(|e| errors::map(e, Ctx::update(self.def, update)))
     }

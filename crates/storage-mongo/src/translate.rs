@@ -126,14 +126,25 @@ fn op_list(def: &EntityDef, p: &crm_core::FieldPath, name: &str, vs: &[Value]) -
     doc! { path: inner }
 }
 
+/// MongoDB also compares a whole array with an array operand; the engine compares only the
+/// elements, which `$elemMatch` does.
+fn ordered(def: &EntityDef, p: &crm_core::FieldPath, name: &str, v: &Value) -> Document {
+    if !v.is_array() {
+        return op(def, p, name, v);
+    }
+    let mut inner = Document::new();
+    inner.insert(name, to_bson(def, p.as_str(), v));
+    doc! { p.as_str(): { "$elemMatch": inner } }
+}
+
 fn clause(def: &EntityDef, f: &Filter) -> Document {
     match f {
         Filter::Eq(p, v) => op(def, p, "$eq", v),
         Filter::Ne(p, v) => op(def, p, "$ne", v),
-        Filter::Gt(p, v) => op(def, p, "$gt", v),
-        Filter::Gte(p, v) => op(def, p, "$gte", v),
-        Filter::Lt(p, v) => op(def, p, "$lt", v),
-        Filter::Lte(p, v) => op(def, p, "$lte", v),
+        Filter::Gt(p, v) => ordered(def, p, "$gt", v),
+        Filter::Gte(p, v) => ordered(def, p, "$gte", v),
+        Filter::Lt(p, v) => ordered(def, p, "$lt", v),
+        Filter::Lte(p, v) => ordered(def, p, "$lte", v),
         Filter::In(p, vs) => op_list(def, p, "$in", vs),
         Filter::Nin(p, vs) => op_list(def, p, "$nin", vs),
         Filter::All(p, vs) => op_list(def, p, "$all", vs),

@@ -962,3 +962,29 @@ async fn update_all_tenants_reaches_every_workspace() {
     })
     .await;
 }
+
+/// SecantusDB answers a findAndModify upsert that loses the insert race with a null document
+/// (its update applied); the store's own upsert loop must still hand every caller its value.
+#[tokio::test]
+async fn concurrent_upserts_each_see_their_own_increment() {
+    with_store(|s| async move {
+        let a = ws();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let s = s.clone();
+            tasks.spawn(async move {
+                let key = Filter::eq("email", "counter@x.y");
+                let u = Update::new()
+                    .inc("amount", 1)
+                    .set_on_insert("name", "counter");
+                let d = s.find_one_and_update(a, &ITEM, &key, &u, true).await;
+                d.unwrap().unwrap()["amount"].as_i64().unwrap()
+            });
+        }
+        let mut seen = tasks.join_all().await;
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=16).collect::<Vec<i64>>());
+        assert_eq!(s.count(a, &ITEM, &Filter::all()).await.unwrap(), 1);
+    })
+    .await;
+}
