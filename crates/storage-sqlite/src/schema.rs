@@ -382,6 +382,11 @@ impl Coll {
                 .collect()
         };
         for (path, kind) in dirtied {
+            tracing::warn!(
+                collection = self.def.collection,
+                path = path.as_str(),
+                "a value not of the declared kind was stored; queries on this path stop using indexes"
+            );
             self.clean.write().remove(path.as_str());
             self.epoch.fetch_add(1, Ordering::SeqCst);
             conn.execute(

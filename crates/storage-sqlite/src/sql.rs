@@ -16,7 +16,7 @@ use serde_json::{Number, Value};
 
 use crm_core::engine::text_terms;
 use crm_core::query::{SortKey, effective_sort};
-use crm_core::schema::{Dir, EntityDef};
+use crm_core::schema::{Dir, EntityDef, FieldKind};
 use crm_core::{Error, FieldPath, Filter, Result};
 
 /// A JSON path for SQLite: `$.a.b`, segments with `-` quoted. Segments are checked again here
@@ -64,6 +64,24 @@ struct PathSql {
     /// The table-valued function over its elements.
     each: String,
     clean: bool,
+    /// For a clean path: the declared kind, which tells when a type test is redundant.
+    kind: FieldKind,
+}
+
+impl PathSql {
+    /// Whether the operand's type is implied by the SQL value alone: on a clean path of that
+    /// declared kind `json_extract` gives text only for text, numbers only for numbers, 1/0
+    /// only for booleans. Then the type test goes and an index can cover the leaf.
+    fn exact_type(&self, v: &Value) -> bool {
+        use FieldKind as K;
+        self.clean
+            && matches!(
+                (v, self.kind),
+                (Value::String(_), K::Id | K::Text | K::Date)
+                    | (Value::Number(_), K::Number)
+                    | (Value::Bool(_), K::Bool)
+            )
+    }
 }
 
 /// Builds one statement's SQL and parameters.
@@ -139,6 +157,7 @@ impl<'a> Builder<'a> {
                 j: "json_quote(t.id)".into(),
                 each: "json_each('[]')".into(),
                 clean: true,
+                kind: FieldKind::Id,
             });
         }
         let jp = json_path(p.as_str())?;
@@ -148,6 +167,7 @@ impl<'a> Builder<'a> {
             j: format!("(t.doc -> '{jp}')"),
             each: format!("json_each(t.doc, '{jp}')"),
             clean: (self.clean)(p.as_str()),
+            kind: self.def.kind_of(p.as_str()),
         })
     }
 
@@ -232,22 +252,34 @@ impl<'a> Builder<'a> {
                 Value::Array(_) | Value::Object(_) => containers.push(self.bind_json(v)),
             }
         }
-        let scalars = |x: &str, t: &str| {
+        // `typed` says the value's type is implied by its SQL value (see `exact_type`).
+        let scalars = |x: &str, t: &str, typed: &dyn Fn(&Value) -> bool| {
             let mut parts = Vec::new();
             if !texts.is_empty() {
-                parts.push(format!("({t} = 'text' AND {x} IN ({}))", texts.join(", ")));
+                let list = texts.join(", ");
+                parts.push(if typed(&Value::String(String::new())) {
+                    format!("{x} IN ({list})")
+                } else {
+                    format!("({t} = 'text' AND {x} IN ({list}))")
+                });
             }
             if !nums.is_empty() {
-                parts.push(format!(
-                    "({t} IN ('integer', 'real') AND {x} IN ({}))",
-                    nums.join(", ")
-                ));
+                let list = nums.join(", ");
+                parts.push(if typed(&Value::from(0)) {
+                    format!("{x} IN ({list})")
+                } else {
+                    format!("({t} IN ('integer', 'real') AND {x} IN ({list}))")
+                });
             }
-            if yes {
-                parts.push(format!("{t} = 'true'"));
-            }
-            if no {
-                parts.push(format!("{t} = 'false'"));
+            let bools = typed(&Value::Bool(true));
+            for (wanted, name, bit) in [(yes, "true", 1), (no, "false", 0)] {
+                if wanted {
+                    parts.push(if bools {
+                        format!("{x} = {bit}")
+                    } else {
+                        format!("{t} = '{name}'")
+                    });
+                }
             }
             parts
         };
@@ -256,9 +288,9 @@ impl<'a> Builder<'a> {
             // json_extract is NULL exactly for a missing field and a JSON null.
             parts.push(format!("{} IS NULL", ps.x));
         }
-        parts.extend(scalars(&ps.x, &ps.t));
+        parts.extend(scalars(&ps.x, &ps.t, &|v| ps.exact_type(v)));
         if !ps.clean {
-            let mut elems = scalars("e.value", "e.type");
+            let mut elems = scalars("e.value", "e.type", &|_| false);
             if null {
                 elems.push("e.type = 'null'".into());
             }
@@ -295,6 +327,9 @@ impl<'a> Builder<'a> {
                     Value::String(s) => self.bind(Sql::Text(s.clone())),
                     _ => return Err(Error::internal("unreachable operand")),
                 };
+                if ps.exact_type(v) {
+                    return Ok(format!("{} {op} {b}", ps.x));
+                }
                 let direct = format!("({} AND {} {op} {b})", type_guard(&ps.t, v), ps.x);
                 if ps.clean {
                     return Ok(direct);
@@ -444,6 +479,7 @@ mod tests {
         let (clean, _) = sql(&Filter::Gt("a".into(), json!(1)), true);
         assert!(dirty.contains("json_each"), "{dirty}");
         assert!(!clean.contains("json_each"), "{clean}");
+        // Undeclared, so even a clean path keeps its type test.
         assert_eq!(
             clean,
             "(json_type(t.doc, '$.a') IN ('integer', 'real') AND json_extract(t.doc, '$.a') > ?1)"
