@@ -50,11 +50,9 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
         let msg = msg.as_deref().unwrap_or_default();
         match f.code {
             ErrorCode::ConstraintViolation if msg.contains("UNIQUE") => {
-                // Unique keys are indexes named `<collection>__uq__<key>`; else it is `_id`.
-                let key = msg
-                    .split_once("__uq__")
-                    .map_or(ID_FIELD, |(_, rest)| rest.trim_end_matches('\''));
-                return Error::conflict(key);
+                // Unique keys are indexes named `<collection>__uq__<key>__on...`; else `_id`.
+                let index = msg.trim_end_matches('\'');
+                return Error::conflict(schema::unique_key_of(index).unwrap_or(ID_FIELD));
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen => {
                 return Error::Unavailable(e.to_string());

@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crm_core::engine::{Document, resolve};
-use crm_core::schema::{Dir, EntityDef, FieldKind, ID_FIELD};
+use crm_core::schema::{Dir, EntityDef, FieldKind, ID_FIELD, UniqueKey};
 use crm_core::{Error, FieldPath, Result};
 
 use crate::functions::text_values;
@@ -146,8 +146,20 @@ fn scalar_paths(def: &EntityDef) -> Vec<(FieldPath, FieldKind)> {
     out
 }
 
-pub(crate) fn unique_index_name(def: &EntityDef, key: &str) -> String {
-    format!("{}__uq__{key}", def.collection)
+/// `<collection>__uq__<key>__on__<field>.<kind>...`: the key's name (for `Conflict`) and
+/// everything its definition depends on, so a changed key gets a new index.
+fn unique_index_name(def: &EntityDef, uk: &UniqueKey) -> String {
+    let mut name = format!("{}__uq__{}__on", def.collection, uk.name);
+    for f in uk.fields {
+        name.push_str(&format!("__{f}.{}", kind_name(def.kind_of(f))));
+    }
+    name
+}
+
+/// The unique key named by an index name from [`unique_index_name`].
+pub(crate) fn unique_key_of(index: &str) -> Option<&str> {
+    let rest = index.split_once("__uq__")?.1;
+    Some(rest.rsplit_once("__on__").map_or(rest, |(k, _)| k))
 }
 
 fn key_expr(def: &EntityDef, path: &str) -> Result<String> {
@@ -194,6 +206,7 @@ pub(crate) fn ensure(conn: &Connection, def: &'static EntityDef) -> Result<Coll>
         CREATE INDEX IF NOT EXISTS {} ON {table} (ws, id);",
         quote_ident(&format!("{}__ws_id", def.collection))
     ))?;
+    let mut wanted = Vec::new();
     for keys in def.effective_indexes() {
         // Tenant first (TTL indexes too: every query has `ws = ?`), `id` last, so a sort on
         // (keys..., _id) walks the index and a keyset page seeks into it.
@@ -212,6 +225,7 @@ pub(crate) fn ensure(conn: &Connection, def: &'static EntityDef) -> Result<Coll>
         if !exprs.iter().any(|c| c == "id") {
             cols.push("id".into());
         }
+        wanted.push(name.clone());
         ddl(&format!(
             "CREATE INDEX IF NOT EXISTS {} ON {table} ({})",
             quote_ident(&name),
@@ -232,13 +246,16 @@ pub(crate) fn ensure(conn: &Connection, def: &'static EntityDef) -> Result<Coll>
                 .join(", ");
             conds.push(format!("json_type(doc, '{jp}') IN ({types})"));
         }
+        let name = unique_index_name(def, uk);
         ddl(&format!(
             "CREATE UNIQUE INDEX IF NOT EXISTS {} ON {table} ({}) WHERE {}",
-            quote_ident(&unique_index_name(def, uk.name)),
+            quote_ident(&name),
             cols.join(", "),
             conds.join(" AND ")
         ))?;
+        wanted.push(name);
     }
+    drop_stale_indexes(conn, def, &wanted)?;
     let fts = ensure_fts(conn, def, &table)?;
     let scalars = scalar_paths(def);
     let clean = check_paths(conn, def, &table, &scalars)?;
@@ -251,6 +268,34 @@ pub(crate) fn ensure(conn: &Connection, def: &'static EntityDef) -> Result<Coll>
         clean: RwLock::new(clean),
         epoch: AtomicU64::new(0),
     })
+}
+
+/// Drops the indexes of keys and unique keys the declaration no longer has: a stale unique
+/// index would keep refusing writes the entity now allows.
+fn drop_stale_indexes(conn: &Connection, def: &EntityDef, wanted: &[String]) -> Result<()> {
+    let ours = [
+        format!("{}__ix__", def.collection),
+        format!("{}__uq__", def.collection),
+    ];
+    let existing: Vec<String> = {
+        let mut st = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")
+            .map_err(crate::map_err)?;
+        st.query_map([def.collection], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(crate::map_err)?
+    };
+    for name in existing {
+        if ours.iter().any(|p| name.starts_with(p.as_str())) && !wanted.contains(&name) {
+            tracing::info!(
+                index = name.as_str(),
+                "dropping an index no longer declared"
+            );
+            conn.execute_batch(&format!("DROP INDEX {}", quote_ident(&name)))
+                .map_err(crate::map_err)?;
+        }
+    }
+    Ok(())
 }
 
 fn ensure_fts(conn: &Connection, def: &EntityDef, table: &str) -> Result<Option<String>> {

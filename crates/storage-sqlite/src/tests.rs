@@ -1123,3 +1123,87 @@ async fn concurrent_writers_and_readers_on_a_file() {
     drop(store);
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
+
+static EVOLVING_V1: EntityDef = EntityDef {
+    name: "Evolving",
+    collection: "evolving",
+    tenancy: Tenancy::Global,
+    timestamps: false,
+    fields: &[f("email", Text)],
+    unique: &[UniqueKey {
+        name: "email",
+        fields: &["email"],
+    }],
+    indexes: &[IndexDef::on(&[("email", Dir::Asc)])],
+    text: &["email"],
+};
+
+static EVOLVING_V2: EntityDef = EntityDef {
+    name: "Evolving",
+    collection: "evolving",
+    tenancy: Tenancy::Global,
+    timestamps: false,
+    fields: &[f("email", Text), f("n", Number), f("bio", Text)],
+    unique: &[],
+    indexes: &[IndexDef::on(&[("n", Dir::Desc)])],
+    text: &["email", "bio"],
+};
+
+#[tokio::test]
+async fn the_schema_follows_the_declaration_across_versions() {
+    let path = temp_path();
+    let g = Tenant::Global;
+    {
+        let v1 = SqliteStore::open(&path).unwrap();
+        v1.ensure_schema(&[&EVOLVING_V1]).await.unwrap();
+        let d = obj(json!({"email": "a@b", "n": "not a number", "bio": "Lovelace"}));
+        v1.insert(g, &EVOLVING_V1, d).await.unwrap();
+        assert_eq!(
+            v1.insert(g, &EVOLVING_V1, obj(json!({"email": "a@b"})))
+                .await,
+            Err(Error::conflict("email"))
+        );
+    }
+    let v2 = SqliteStore::open(&path).unwrap();
+    v2.ensure_schema(&[&EVOLVING_V2]).await.unwrap();
+    // The unique key is gone, and so is its index.
+    v2.insert(g, &EVOLVING_V2, obj(json!({"email": "a@b", "n": 1})))
+        .await
+        .unwrap();
+    let names: Vec<String> = v2
+        .inner
+        .read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE tbl_name = 'evolving' AND type = 'index'",
+                )
+                .unwrap();
+            Ok(st
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .unwrap())
+        })
+        .unwrap();
+    assert!(names.iter().all(|n| !n.contains("__uq__")), "{names:?}");
+    assert!(names.iter().any(|n| n.contains("__n_desc")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("__email_asc")),
+        "{names:?}"
+    );
+    // A newly declared field is checked against what is already stored.
+    assert!(!v2.inner.coll(&EVOLVING_V2).unwrap().is_clean("n"));
+    let gt0 = v2
+        .count(g, &EVOLVING_V2, &Filter::Gt("n".into(), json!(0)))
+        .await
+        .unwrap();
+    assert_eq!(gt0, 1);
+    // The full-text index was rebuilt for the new text fields.
+    let hits = v2
+        .count(g, &EVOLVING_V2, &Filter::Text("lovelace".into()))
+        .await
+        .unwrap();
+    assert_eq!(hits, 1);
+    drop(v2);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
