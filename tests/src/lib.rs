@@ -1,1 +1,1 @@
-//! placeholder
+//! Holds no code: the tests in `tests/` exercise every adapter together.
