@@ -1,6 +1,8 @@
 //! The adapters agree: random documents, filters, sorts, pages, updates and aggregations give the
 //! same answers on memory (the reference), SQLite and MongoDB.
 
+#![allow(clippy::expect_used, reason = "test helpers")]
+
 use std::sync::Arc;
 
 use crm_core::{ObjectId, Storage};
