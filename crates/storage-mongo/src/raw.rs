@@ -106,10 +106,12 @@ impl<'a> Scoped<'a> {
             return doc! { field: ws };
         }
         if filter.contains_key(field) {
-            return doc! { "$and": [ { field: ws }, filter ] };
+            return doc! { "$and": [ filter, { field: ws } ] };
         }
-        let mut scoped = doc! { field: ws };
-        scoped.extend(filter);
+        // Last: SecantusDB uses the `_id` index only when `_id` comes first (MongoDB does not
+        // care about the order).
+        let mut scoped = filter;
+        scoped.insert(field, ws);
         scoped
     }
 

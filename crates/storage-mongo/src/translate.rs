@@ -61,11 +61,20 @@ pub fn filter(def: &EntityDef, f: &Filter, mode: TextMode) -> Result<Document> {
     let mut text_used = false;
     let mut clauses = Vec::new();
     top_level(def, &f, mode, &mut text_used, &mut clauses);
-    Ok(match clauses.len() {
-        0 => Document::new(),
-        1 => clauses.remove(0),
-        _ => doc! { "$and": clauses },
-    })
+    Ok(merge(clauses))
+}
+
+/// Top-level clauses as one document when their keys differ (`{a: .., b: ..}` means the same as
+/// `$and` to MongoDB, and SecantusDB only plans indexes for the plain form), else `$and`.
+fn merge(clauses: Vec<Document>) -> Document {
+    let mut merged = Document::new();
+    for c in &clauses {
+        if c.len() != 1 || c.keys().any(|k| merged.contains_key(k)) {
+            return doc! { "$and": clauses };
+        }
+        merged.extend(c.clone());
+    }
+    merged
 }
 
 /// `$text` may appear once and only at the top (or in a top-level `$and`), so conjunctions at
@@ -257,24 +266,24 @@ mod tests {
             ))))
             .and(Filter::Contains("name".into(), "a.b(c)".into()));
         let d = filter(&DEF, &f, TextMode::Regex).unwrap();
-        let and = d.get_array("$and").unwrap();
-        assert_eq!(and.len(), 4);
-        let owner = and[0]
-            .as_document()
-            .unwrap()
-            .get_document("ownerId")
-            .unwrap();
+        assert_eq!(d.len(), 4);
+        let owner = d.get_document("ownerId").unwrap();
         assert!(matches!(owner.get("$eq"), Some(Bson::ObjectId(o)) if o.to_hex() == ID));
-        let due = and[1].as_document().unwrap().get_document("due").unwrap();
+        let due = d.get_document("due").unwrap();
         assert!(matches!(due.get("$gte"), Some(Bson::DateTime(_))));
         assert_eq!(
-            and[2].as_document().unwrap(),
-            &doc! { "$nor": [ { "tags": { "$in": ["a"] } } ] }
+            d.get_array("$nor").unwrap(),
+            &vec![Bson::Document(doc! { "tags": { "$in": ["a"] } })]
         );
         assert_eq!(
-            and[3].as_document().unwrap(),
-            &doc! { "name": { "$regex": "a\\.b\\(c\\)", "$options": "i" } }
+            d.get_document("name").unwrap(),
+            &doc! { "$regex": "a\\.b\\(c\\)", "$options": "i" }
         );
+        // The same path twice stays a conjunction.
+        let twice = Filter::Gt("due".into(), json!("2026-01-01T00:00:00Z"))
+            .and(Filter::Lt("due".into(), json!("2027-01-01T00:00:00Z")));
+        let d = filter(&DEF, &twice, TextMode::Regex).unwrap();
+        assert_eq!(d.get_array("$and").unwrap().len(), 2);
     }
 
     #[test]
@@ -299,10 +308,10 @@ mod tests {
         let d = filter(&DEF, &f, TextMode::Index).unwrap();
         assert_eq!(
             d,
-            doc! { "$and": [
-                { "$text": { "$search": "\"ada\" \"lovelace\"" } },
-                { "name": { "$eq": "x" } },
-            ] }
+            doc! {
+                "$text": { "$search": "\"ada\" \"lovelace\"" },
+                "name": { "$eq": "x" },
+            }
         );
         // Not allowed under `$or`/`$nor` or twice: those fall back to the regex form.
         let nested = Filter::Or(vec![Filter::Text("ada".into()), Filter::eq("name", "x")]);
