@@ -8,8 +8,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 
 use crm_core::engine::{
-    self, Document, apply_update, cmp_docs, matches, normalize_filter, unique_clash, upsert_seed,
-    validate_update,
+    self, Document, apply_update, cmp_docs, matches, normalize_filter, upsert_seed, validate_update,
 };
 use crm_core::query::effective_sort;
 use crm_core::schema::ID_FIELD;
@@ -27,6 +26,33 @@ struct Collection {
     tenants: HashMap<Option<WorkspaceId>, Records>,
     /// Which tenant holds each id: `_id` is unique across a whole collection, as in MongoDB.
     owners: HashMap<ObjectId, Option<WorkspaceId>>,
+    /// Unique-key index: (tenant, key name, canonical values) → record, so checks are O(1).
+    unique: HashMap<(Option<WorkspaceId>, &'static str, String), ObjectId>,
+}
+
+/// The values of a unique key in a form where equal values (as `engine::values_equal` sees them)
+/// give equal text; `None` when the key does not apply to the document.
+fn unique_canon(def: &EntityDef, doc: &Document, fields: &[&'static str]) -> Option<String> {
+    let vals = engine::unique_values(def, doc, fields)?;
+    let mut out = String::new();
+    for v in vals {
+        match v {
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => out.push_str(&format!("n{i}")),
+                (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                    out.push_str(&format!("n{}", f as i64));
+                }
+                (None, f) => out.push_str(&format!("f{}", f.unwrap_or(f64::NAN).to_bits())),
+            },
+            Value::String(s) => {
+                out.push('s');
+                out.push_str(s);
+            }
+            other => out.push_str(&other.to_string()),
+        }
+        out.push('\u{1f}');
+    }
+    Some(out)
 }
 
 impl Collection {
@@ -34,20 +60,72 @@ impl Collection {
         self.tenants.get(&ws)
     }
 
-    fn insert(&mut self, ws: Option<WorkspaceId>, id: ObjectId, doc: Document) {
+    fn index(
+        &mut self,
+        def: &EntityDef,
+        ws: Option<WorkspaceId>,
+        id: ObjectId,
+        doc: &Document,
+        add: bool,
+    ) {
+        for uk in def.unique {
+            if let Some(c) = unique_canon(def, doc, uk.fields) {
+                if add {
+                    self.unique.insert((ws, uk.name, c), id);
+                } else if self.unique.get(&(ws, uk.name, c.clone())) == Some(&id) {
+                    self.unique.remove(&(ws, uk.name, c));
+                }
+            }
+        }
+    }
+
+    fn insert(&mut self, def: &EntityDef, ws: Option<WorkspaceId>, id: ObjectId, doc: Document) {
         self.owners.insert(id, ws);
+        if let Some(old) = self.tenants.get(&ws).and_then(|r| r.get(&id)).cloned() {
+            self.index(def, ws, id, &old, false);
+        }
+        self.index(def, ws, id, &doc, true);
         self.tenants.entry(ws).or_default().insert(id, doc);
     }
 
-    fn remove(&mut self, ws: Option<WorkspaceId>, id: ObjectId) -> bool {
-        let gone = self
-            .tenants
-            .get_mut(&ws)
-            .is_some_and(|r| r.remove(&id).is_some());
-        if gone {
-            self.owners.remove(&id);
+    fn remove(&mut self, def: &EntityDef, ws: Option<WorkspaceId>, id: ObjectId) -> bool {
+        let gone = self.tenants.get_mut(&ws).and_then(|r| r.remove(&id));
+        match gone {
+            Some(old) => {
+                self.owners.remove(&id);
+                self.index(def, ws, id, &old, false);
+                true
+            }
+            None => false,
         }
-        gone
+    }
+
+    /// The key a new or replaced record would clash on. `changed` holds records about to be
+    /// written in the same operation (checked in their new form, against each other too).
+    fn unique_conflict(
+        &self,
+        def: &EntityDef,
+        ws: Option<WorkspaceId>,
+        changed: &BTreeMap<ObjectId, Document>,
+    ) -> Option<&'static str> {
+        for uk in def.unique {
+            let mut seen: HashMap<String, ObjectId> = HashMap::new();
+            for (id, doc) in changed {
+                let Some(c) = unique_canon(def, doc, uk.fields) else {
+                    continue;
+                };
+                if let Some(holder) = self.unique.get(&(ws, uk.name, c.clone()))
+                    && holder != id
+                    && !changed.contains_key(holder)
+                {
+                    return Some(uk.name);
+                }
+                if seen.insert(c, *id).is_some() {
+                    return Some(uk.name);
+                }
+            }
+        }
+        None
     }
 }
 
@@ -116,71 +194,45 @@ fn prepare_new(
     Ok((id, doc))
 }
 
-/// The first unique key `doc` shares with a record other than itself. `changed` holds records
-/// about to be replaced in the same write, which are checked in their new form.
-fn unique_conflict(
-    def: &EntityDef,
-    records: Option<&Records>,
-    changed: &BTreeMap<ObjectId, Document>,
-    id: ObjectId,
-    doc: &Document,
-) -> Option<&'static str> {
-    if def.unique.is_empty() {
-        return None;
-    }
-    let existing = records
-        .into_iter()
-        .flat_map(|r| r.iter())
-        .filter(|(k, _)| !changed.contains_key(k));
-    existing
-        .chain(changed.iter())
-        .filter(|(k, _)| **k != id)
-        .find_map(|(_, other)| unique_clash(def, doc, other))
-}
-
-/// Checks a batch of new or replaced records against each other and the rest of the tenant.
 fn check_unique(
     def: &EntityDef,
-    records: Option<&Records>,
+    coll: &Collection,
+    ws: Option<WorkspaceId>,
     changed: &BTreeMap<ObjectId, Document>,
 ) -> Result<()> {
-    for (id, doc) in changed {
-        if let Some(key) = unique_conflict(def, records, changed, *id, doc) {
-            return Err(Error::conflict(key));
-        }
-    }
-    Ok(())
-}
-
-/// Checks one new or replaced record against the rest of its tenant.
-fn check_one(
-    def: &EntityDef,
-    records: Option<&Records>,
-    id: ObjectId,
-    doc: &Document,
-) -> Result<()> {
-    match unique_conflict(def, records, &BTreeMap::new(), id, doc) {
+    match coll.unique_conflict(def, ws, changed) {
         Some(key) => Err(Error::conflict(key)),
         None => Ok(()),
     }
 }
 
+fn check_one(
+    def: &EntityDef,
+    coll: &Collection,
+    ws: Option<WorkspaceId>,
+    id: ObjectId,
+    doc: &Document,
+) -> Result<()> {
+    check_unique(def, coll, ws, &BTreeMap::from([(id, doc.clone())]))
+}
+
 /// Applies an update to every matching record of one tenant, all or nothing.
 fn update_matching(
     def: &EntityDef,
-    records: Option<&Records>,
+    coll: &Collection,
+    ws: Option<WorkspaceId>,
     filter: &Filter,
     update: &Update,
 ) -> Result<BTreeMap<ObjectId, Document>> {
     let mut changed = BTreeMap::new();
-    for (id, doc) in records.into_iter().flat_map(|r| r.iter()) {
+    for (id, doc) in coll.records(ws).into_iter().flat_map(|r| r.iter()) {
         if matches(def, doc, filter) {
             let mut next = doc.clone();
             apply_update(def, &mut next, update, false)?;
             changed.insert(*id, next);
         }
     }
-    check_unique(def, records, &changed)?;
+    check_unique(def, coll, ws, &changed)?;
     Ok(changed)
 }
 
@@ -198,8 +250,8 @@ impl DocumentStore for MemoryStore {
         if coll.owners.contains_key(&id) {
             return Err(Error::conflict(ID_FIELD));
         }
-        check_one(def, coll.records(ws), id, &doc)?;
-        coll.insert(ws, id, doc.clone());
+        check_one(def, coll, ws, id, &doc)?;
+        coll.insert(def, ws, id, doc.clone());
         Ok(doc)
     }
 
@@ -223,9 +275,9 @@ impl DocumentStore for MemoryStore {
         if batch.keys().any(|id| coll.owners.contains_key(id)) {
             return Err(Error::conflict(ID_FIELD));
         }
-        check_unique(def, coll.records(ws), &batch)?;
+        check_unique(def, coll, ws, &batch)?;
         for (id, doc) in batch {
-            coll.insert(ws, id, doc);
+            coll.insert(def, ws, id, doc);
         }
         Ok(count(n))
     }
@@ -295,8 +347,8 @@ impl DocumentStore for MemoryStore {
             .cloned()
             .ok_or(Error::NotFound)?;
         apply_update(def, &mut next, update, false)?;
-        check_one(def, coll.records(ws), id, &next)?;
-        coll.insert(ws, id, next.clone());
+        check_one(def, coll, ws, id, &next)?;
+        coll.insert(def, ws, id, next.clone());
         Ok(next)
     }
 
@@ -312,10 +364,10 @@ impl DocumentStore for MemoryStore {
         validate_update(def, update)?;
         let mut inner = self.inner.write();
         let coll = inner.collection(def);
-        let changed = update_matching(def, coll.records(ws), &filter, update)?;
+        let changed = update_matching(def, coll, ws, &filter, update)?;
         let n = changed.len();
         for (id, doc) in changed {
-            coll.insert(ws, id, doc);
+            coll.insert(def, ws, id, doc);
         }
         Ok(count(n))
     }
@@ -355,15 +407,15 @@ impl DocumentStore for MemoryStore {
             }
             None => return Ok(None),
         };
-        check_one(def, coll.records(ws), id, &next)?;
-        coll.insert(ws, id, next.clone());
+        check_one(def, coll, ws, id, &next)?;
+        coll.insert(def, ws, id, next.clone());
         Ok(Some(next))
     }
 
     async fn delete_one(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<()> {
         let ws = t.check(def)?;
         let mut inner = self.inner.write();
-        if inner.collection(def).remove(ws, id) {
+        if inner.collection(def).remove(def, ws, id) {
             Ok(())
         } else {
             Err(Error::NotFound)
@@ -388,7 +440,7 @@ impl DocumentStore for MemoryStore {
             .map(|(id, _)| *id)
             .collect();
         for id in &doomed {
-            coll.remove(ws, *id);
+            coll.remove(def, ws, *id);
         }
         Ok(count(doomed.len()))
     }
@@ -460,14 +512,15 @@ impl StoreAdmin for MemoryStore {
         let coll = inner.collection(def);
         // Compute every tenant's changes before writing any, so a failure changes nothing.
         let mut all = Vec::new();
-        for (ws, records) in &coll.tenants {
-            all.push((*ws, update_matching(def, Some(records), &filter, update)?));
+        let tenants: Vec<Option<WorkspaceId>> = coll.tenants.keys().copied().collect();
+        for ws in tenants {
+            all.push((ws, update_matching(def, coll, ws, &filter, update)?));
         }
         let mut n = 0;
         for (ws, changed) in all {
             n += changed.len();
             for (id, doc) in changed {
-                coll.insert(ws, id, doc);
+                coll.insert(def, ws, id, doc);
             }
         }
         Ok(count(n))
