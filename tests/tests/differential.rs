@@ -16,7 +16,9 @@ fn memory() -> Storage {
 }
 
 fn sqlite() -> Storage {
-    Storage::new(Arc::new(SqliteStore::open_in_memory().expect("sqlite in memory")))
+    Storage::new(Arc::new(
+        SqliteStore::open_in_memory().expect("sqlite in memory"),
+    ))
 }
 
 fn mongo_uri() -> String {

@@ -60,8 +60,13 @@ fn parse(args: &[String]) -> Result<Options> {
         _ => bail!("{USAGE}"),
     }
     while let Some(flag) = it.next() {
-        let val = it.next().with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let num = || val.parse::<u64>().with_context(|| format!("{flag}: not a number"));
+        let val = it
+            .next()
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let num = || {
+            val.parse::<u64>()
+                .with_context(|| format!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--adapters" => o.adapters = val.split(',').map(str::to_owned).collect(),
             "--contacts" => o.contacts = num()?,
@@ -166,7 +171,10 @@ async fn seed(storage: &Storage, ws: WorkspaceId, n: u64, start: u64) -> Result<
 
 async fn open(adapter: &str, o: &Options) -> Result<(Storage, Option<std::path::PathBuf>)> {
     Ok(match adapter {
-        "memory" => (Storage::new(Arc::new(storage_memory::MemoryStore::new())), None),
+        "memory" => (
+            Storage::new(Arc::new(storage_memory::MemoryStore::new())),
+            None,
+        ),
         "sqlite" => {
             let path = match &o.sqlite_path {
                 Some(p) => std::path::PathBuf::from(p),
@@ -188,10 +196,21 @@ async fn open(adapter: &str, o: &Options) -> Result<(Storage, Option<std::path::
 
 async fn bench_adapter(adapter: &str, o: &Options) -> Result<()> {
     let (storage, file) = open(adapter, o).await?;
-    storage.admin.ensure_schema(&crm_core::entities::all()).await?;
+    storage
+        .admin
+        .ensure_schema(&crm_core::entities::all())
+        .await?;
     let stores = Stores::new(storage.docs.clone(), Arc::new(SystemClock));
-    let n = if adapter == "mongo" { o.mongo_contacts } else { o.contacts };
-    let ops = if adapter == "mongo" { o.ops.min(1_000) } else { o.ops };
+    let n = if adapter == "mongo" {
+        o.mongo_contacts
+    } else {
+        o.contacts
+    };
+    let ops = if adapter == "mongo" {
+        o.ops.min(1_000)
+    } else {
+        o.ops
+    };
     let per_ws = (n / o.workspaces).max(1);
 
     let t = Instant::now();
@@ -199,7 +218,12 @@ async fn bench_adapter(adapter: &str, o: &Options) -> Result<()> {
     let mut ids = Vec::new();
     for w in 0..o.workspaces {
         let ws = WorkspaceId::new();
-        ids.extend(seed(&storage, ws, per_ws, w * per_ws).await?.into_iter().map(|id| (ws, id)));
+        ids.extend(
+            seed(&storage, ws, per_ws, w * per_ws)
+                .await?
+                .into_iter()
+                .map(|id| (ws, id)),
+        );
         workspaces.push(ws);
     }
     let seeded = ids.len() as u64;
@@ -238,12 +262,18 @@ async fn bench_adapter(adapter: &str, o: &Options) -> Result<()> {
     for i in 0..list_ops {
         let ws = workspaces[(i % o.workspaces) as usize];
         let f = Filter::eq("status", "customer");
-        let page = PageRequest::Cursor { after: None, limit: o.page_size };
+        let page = PageRequest::Cursor {
+            after: None,
+            limit: o.page_size,
+        };
         let t = Instant::now();
         repo(ws).page(&f, &sort, &page).await?;
         st.record(t.elapsed());
     }
-    println!("{}", st.line(adapter, "list status=customer by createdAt", seeded));
+    println!(
+        "{}",
+        st.line(adapter, "list status=customer by createdAt", seeded)
+    );
 
     let mut st = Stat::new()?;
     for i in 0..list_ops {
@@ -286,7 +316,10 @@ async fn deep_paging(adapter: &str, storage: &Storage, stores: &Stores, o: &Opti
     for _ in 0..rounds {
         let mut after = None;
         for p in 1..=o.deep_pages {
-            let req = PageRequest::Cursor { after: after.clone(), limit: o.page_size };
+            let req = PageRequest::Cursor {
+                after: after.clone(),
+                limit: o.page_size,
+            };
             let t = Instant::now();
             let page = repo.page(&Filter::all(), &sort, &req).await?;
             let d = t.elapsed();
@@ -298,15 +331,25 @@ async fn deep_paging(adapter: &str, storage: &Storage, stores: &Stores, o: &Opti
                 last.record(d);
             }
             after = match page.pagination {
-                Pagination::Cursor { next_cursor: Some(c), .. } => Some(c),
+                Pagination::Cursor {
+                    next_cursor: Some(c),
+                    ..
+                } => Some(c),
                 _ => break,
             };
         }
     }
-    println!("{}", first.line(adapter, "cursor page 1 (createdAt desc)", o.deep));
     println!(
         "{}",
-        last.line(adapter, &format!("cursor page {} (createdAt desc)", o.deep_pages), o.deep)
+        first.line(adapter, "cursor page 1 (createdAt desc)", o.deep)
+    );
+    println!(
+        "{}",
+        last.line(
+            adapter,
+            &format!("cursor page {} (createdAt desc)", o.deep_pages),
+            o.deep
+        )
     );
     println!("{}", all.line(adapter, "cursor pages, all", o.deep));
     Ok(())
