@@ -1,6 +1,7 @@
 //! The shared kernel of Clianta: ids, time, entity declarations, the query language, the storage
 //! ports and the typed repositories over them. No I/O and no database driver lives here.
 
+pub mod accounts;
 pub mod engine;
 pub mod entities;
 pub mod error;

@@ -1,0 +1,29 @@
+//! Accounts: password policy and hashing, normalised emails, refresh-token sessions, shared
+//! settings, and the workspace role table.
+
+pub mod email;
+pub mod password;
+pub mod session;
+pub mod settings;
+
+use crate::schema::EntityDef;
+
+pub use email::Email;
+pub use password::{Password, PasswordCheck, hash_password, verify_dummy, verify_password};
+pub use session::{IssuedRefresh, RefreshRejected, Session, Sessions};
+pub use settings::{Setting, jwt_secret};
+
+/// The entities this module declares, for schema creation.
+pub fn entities() -> Vec<&'static EntityDef> {
+    vec![&session::SESSION, &settings::SETTING]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn declarations_are_valid() {
+        for d in super::entities() {
+            d.validate().unwrap();
+        }
+    }
+}
