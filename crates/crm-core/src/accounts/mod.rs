@@ -2,20 +2,28 @@
 //! settings, and the workspace role table.
 
 pub mod email;
+pub mod membership;
 pub mod password;
+pub mod permissions;
 pub mod session;
 pub mod settings;
 
 use crate::schema::EntityDef;
 
 pub use email::Email;
+pub use membership::Membership;
 pub use password::{Password, PasswordCheck, hash_password, verify_dummy, verify_password};
+pub use permissions::{Action, Resource, Role, allows};
 pub use session::{IssuedRefresh, RefreshRejected, Session, Sessions};
 pub use settings::{Setting, jwt_secret};
 
 /// The entities this module declares, for schema creation.
 pub fn entities() -> Vec<&'static EntityDef> {
-    vec![&session::SESSION, &settings::SETTING]
+    vec![
+        &session::SESSION,
+        &settings::SETTING,
+        &membership::MEMBERSHIP,
+    ]
 }
 
 #[cfg(test)]

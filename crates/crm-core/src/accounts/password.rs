@@ -78,10 +78,16 @@ fn hasher() -> Argon2<'static> {
 /// An argon2id PHC string (OWASP's minimum parameters: 19 MiB, 2 passes). CPU-heavy: call it off
 /// the async worker threads.
 pub fn hash_password(p: &Password) -> Result<String> {
+    hash_unchecked(&p.0)
+}
+
+/// Hashes without the policy check: for upgrading a password that an older hash accepted (the
+/// original's rules were not always today's).
+pub fn hash_unchecked(plain: &str) -> Result<String> {
     let salt_bytes: [u8; 16] = rand::random();
     let salt = SaltString::encode_b64(&salt_bytes).map_err(Error::internal)?;
     hasher()
-        .hash_password(p.0.as_bytes(), &salt)
+        .hash_password(plain.as_bytes(), &salt)
         .map(|h| h.to_string())
         .map_err(Error::internal)
 }
