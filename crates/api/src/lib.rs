@@ -1,6 +1,7 @@
 //! The HTTP layer of Clianta: builds the axum router (no socket), renders every error as RFC 7807
 //! problem+json from one [`ApiError`], and serves the OpenAPI document generated from the handlers.
 
+pub mod auth;
 mod error;
 pub mod extract;
 mod middleware;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use axum::{Extension, Router};
 
+pub use auth::{AuthConfig, AuthUser, JwtSecret, Member};
 pub use error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 pub use extract::{ApiJson, ApiQuery};
 pub use middleware::REQUEST_ID;
@@ -24,9 +26,34 @@ pub use state::{ApiConfig, AppState};
                        (schema `Problem`) with a stable `code`.",
     ),
     components(schemas(Problem)),
-    tags((name = "ops", description = "Liveness, readiness and this description")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "ops", description = "Liveness, readiness and this description"),
+        (name = "auth", description = "Accounts and tokens: short-lived JWT access tokens and \
+                                        rotating refresh tokens"),
+        (name = "workspaces", description = "Workspaces, members and roles"),
+    ),
 )]
 pub(crate) struct ApiDoc;
+
+/// Declares the `bearer` scheme that protected operations name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The whole application: routes, fallback and middleware over `state`.
 pub fn router(state: AppState) -> Router {

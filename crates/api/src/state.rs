@@ -6,6 +6,8 @@ use std::time::Duration;
 use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
+use crate::auth::{AuthConfig, SigningKey};
+
 /// Limits the HTTP layer enforces; the server fills them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
@@ -15,6 +17,7 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     /// Longest `/ready` waits for the storage ping.
     pub ready_timeout: Duration,
+    pub auth: AuthConfig,
 }
 
 impl Default for ApiConfig {
@@ -23,6 +26,7 @@ impl Default for ApiConfig {
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             ready_timeout: Duration::from_secs(2),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -32,6 +36,7 @@ pub struct AppState {
     pub storage: Storage,
     pub stores: Stores,
     pub config: ApiConfig,
+    signing_key: Arc<SigningKey>,
 }
 
 impl AppState {
@@ -46,6 +51,12 @@ impl AppState {
             storage,
             stores,
             config,
+            signing_key: Arc::default(),
         }
+    }
+
+    /// The access-token signing key: the configured secret, else the one kept in the store.
+    pub(crate) async fn signing_key(&self) -> crm_core::Result<Arc<[u8]>> {
+        self.signing_key.get(&self.config.auth, &self.stores).await
     }
 }

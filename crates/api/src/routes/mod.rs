@@ -1,7 +1,9 @@
 //! Handlers, one module per resource. Every route is registered through `routes!` so the OpenAPI
 //! document cannot drift from the router.
 
+pub mod auth;
 pub mod ops;
+pub mod workspaces;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,4 +15,20 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::get_health))
         .routes(routes!(ops::get_ready))
         .routes(routes!(ops::get_openapi))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(
+            workspaces::create_workspace,
+            workspaces::list_workspaces
+        ))
+        .routes(routes!(
+            workspaces::get_workspace,
+            workspaces::patch_workspace,
+            workspaces::delete_workspace
+        ))
+        .routes(routes!(workspaces::list_members))
+        .routes(routes!(workspaces::patch_member, workspaces::delete_member))
 }

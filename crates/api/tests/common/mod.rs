@@ -1,0 +1,183 @@
+//! Helpers for the HTTP tests: an app over the memory store, requests, and account shortcuts.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use clianta_api::{ApiConfig, AppState, PROBLEM_JSON, router};
+use crm_core::{Clock, Storage, Timestamp};
+use serde_json::{Value, json};
+use storage_memory::MemoryStore;
+use tower::ServiceExt;
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct TestClock(AtomicI64);
+
+impl TestClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(Timestamp::now().millis())))
+    }
+    pub fn advance_secs(&self, s: i64) {
+        self.0.fetch_add(s * 1000, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(Ordering::SeqCst))
+    }
+}
+
+pub struct TestApp {
+    pub state: AppState,
+    pub app: Router,
+    pub clock: Arc<TestClock>,
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(
+            Storage::new(Arc::new(MemoryStore::new())),
+            ApiConfig::default(),
+        )
+    }
+
+    pub fn with(storage: Storage, config: ApiConfig) -> Self {
+        let clock = TestClock::new();
+        let state = AppState::with_clock(storage, clock.clone(), config);
+        Self {
+            app: router(state.clone()),
+            state,
+            clock,
+        }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> Resp {
+        let res = self.app.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.send(req).await
+    }
+
+    pub async fn post(&self, uri: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::POST, uri, token, Some(body)).await
+    }
+
+    pub async fn get(&self, uri: &str, token: Option<&str>) -> Resp {
+        self.call(Method::GET, uri, token, None).await
+    }
+
+    pub async fn patch(&self, uri: &str, token: Option<&str>, body: Value) -> Resp {
+        self.call(Method::PATCH, uri, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, uri: &str, token: Option<&str>) -> Resp {
+        self.call(Method::DELETE, uri, token, None).await
+    }
+
+    /// Registers `email` with a valid password; returns (user id, access token, refresh token).
+    pub async fn register(&self, email: &str) -> Account {
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD, "name": "Test User"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        Account {
+            id: r.body["user"]["id"].as_str().unwrap().to_owned(),
+            access: r.body["tokens"]["accessToken"].as_str().unwrap().to_owned(),
+            refresh: r.body["tokens"]["refreshToken"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        }
+    }
+
+    /// Creates a workspace as `owner`; returns its id.
+    pub async fn workspace(&self, owner: &Account, name: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/workspaces",
+                Some(&owner.access),
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+pub const PASSWORD: &str = "Correct-h0rse";
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(
+            self.headers[header::CONTENT_TYPE],
+            PROBLEM_JSON,
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["code"], code, "{}", self.body);
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        &self.body
+    }
+}
