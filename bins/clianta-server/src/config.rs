@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use clianta_api::ApiConfig;
+use clianta_api::{ApiConfig, AuthConfig, JwtSecret};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,10 @@ const KEYS: &[&str] = &[
     "request_timeout_secs",
     "connect_timeout_secs",
     "shutdown_grace_secs",
+    "jwt_secret",
+    "require_email_verification",
+    "access_token_ttl_secs",
+    "refresh_token_ttl_secs",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,11 +57,17 @@ struct RawConfig {
     request_timeout_secs: u64,
     connect_timeout_secs: u64,
     shutdown_grace_secs: u64,
+    /// Empty: generate one and keep it in the store.
+    jwt_secret: String,
+    require_email_verification: bool,
+    access_token_ttl_secs: u64,
+    refresh_token_ttl_secs: u64,
 }
 
 impl Default for RawConfig {
     fn default() -> Self {
         let api = ApiConfig::default();
+        let auth = AuthConfig::default();
         Self {
             listen: "127.0.0.1:8080".into(),
             storage_uri: String::new(),
@@ -68,6 +78,10 @@ impl Default for RawConfig {
             request_timeout_secs: api.request_timeout.as_secs(),
             connect_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            jwt_secret: String::new(),
+            require_email_verification: auth.require_email_verification,
+            access_token_ttl_secs: auth.access_token_ttl.as_secs(),
+            refresh_token_ttl_secs: auth.refresh_token_ttl.as_secs(),
         }
     }
 }
@@ -274,6 +288,19 @@ impl TryFrom<RawConfig> for Config {
         if raw.request_timeout_secs == 0 || raw.connect_timeout_secs == 0 {
             bail!("request_timeout_secs and connect_timeout_secs must be above 0");
         }
+        if raw.access_token_ttl_secs == 0 || raw.refresh_token_ttl_secs == 0 {
+            bail!("access_token_ttl_secs and refresh_token_ttl_secs must be above 0");
+        }
+        // The value is never echoed: it is a secret.
+        let jwt_secret = match raw.jwt_secret.as_str() {
+            "" => None,
+            s => Some(JwtSecret::new(s.as_bytes()).map_err(|_| {
+                anyhow!(
+                    "jwt_secret must be at least {} bytes long (or unset to generate one)",
+                    JwtSecret::MIN_BYTES
+                )
+            })?),
+        };
         Ok(Self {
             listen,
             storage,
@@ -283,6 +310,12 @@ impl TryFrom<RawConfig> for Config {
             api: ApiConfig {
                 body_limit: raw.body_limit_bytes,
                 request_timeout: Duration::from_secs(raw.request_timeout_secs),
+                auth: AuthConfig {
+                    jwt_secret,
+                    require_email_verification: raw.require_email_verification,
+                    access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
+                    refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl_secs),
+                },
                 ..ApiConfig::default()
             },
             connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
@@ -405,6 +438,40 @@ mod tests {
                 load()?.storage,
                 StorageUri::Sqlite(DEFAULT_SQLITE_PATH.into())
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn auth_settings() {
+        Jail::expect_with(|jail| {
+            let c = load()?;
+            assert_eq!(c.api.auth, AuthConfig::default());
+            assert!(c.api.auth.jwt_secret.is_none());
+            assert!(!c.api.auth.require_email_verification);
+            assert_eq!(c.api.auth.access_token_ttl, Duration::from_secs(900));
+
+            let secret = "x".repeat(40);
+            jail.set_env("CLIANTA_JWT_SECRET", &secret);
+            jail.set_env("CLIANTA_REQUIRE_EMAIL_VERIFICATION", "true");
+            jail.set_env("CLIANTA_ACCESS_TOKEN_TTL_SECS", "60");
+            let c = load()?;
+            assert_eq!(
+                c.api.auth.jwt_secret,
+                Some(JwtSecret::new(secret.as_bytes()).unwrap())
+            );
+            assert!(c.api.auth.require_email_verification);
+            assert_eq!(c.api.auth.access_token_ttl, Duration::from_secs(60));
+            assert!(!format!("{c:?}").contains(&secret), "secret not printed");
+
+            jail.set_env("CLIANTA_JWT_SECRET", "hunter2");
+            let err = load().unwrap_err().to_string();
+            assert!(err.contains("at least 32 bytes"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+
+            jail.set_env("CLIANTA_JWT_SECRET", "");
+            jail.set_env("CLIANTA_REFRESH_TOKEN_TTL_SECS", "0");
+            assert!(load().is_err());
             Ok(())
         });
     }

@@ -50,13 +50,21 @@ fn init_tracing(cfg: &Config, to: LogTo) -> anyhow::Result<()> {
     result.map_err(|e| anyhow!("cannot set up logging: {e}"))
 }
 
+/// Every declared entity: the core ones and the accounts module's (sessions, settings,
+/// memberships).
+fn schema() -> Vec<&'static crm_core::EntityDef> {
+    let mut defs = crm_core::entities::all();
+    defs.extend(crm_core::accounts::entities());
+    defs
+}
+
 /// Opens the store and ensures its schema; every command starts here.
 async fn open(cfg: &Config) -> anyhow::Result<Storage> {
     info!(storage = %cfg.storage, "opening storage");
     let storage = crate::storage::open(&cfg.storage, cfg.connect_timeout).await?;
     storage
         .admin
-        .ensure_schema(&crm_core::entities::all())
+        .ensure_schema(&schema())
         .await
         .with_context(|| format!("cannot create the schema in {}", cfg.storage))?;
     Ok(storage)
