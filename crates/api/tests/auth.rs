@@ -367,3 +367,23 @@ async fn the_generated_secret_is_shared_through_the_store() {
         .problem(401, "unauthenticated");
     assert!(JwtSecret::new(b"short".to_vec()).is_err());
 }
+
+#[tokio::test]
+async fn two_refreshes_with_one_token_have_one_winner_and_end_the_login() {
+    let t = TestApp::new();
+    let acc = t.register("jo@example.com").await;
+    let body = json!({"refreshToken": acc.refresh});
+    let (a, b) = tokio::join!(
+        t.post(REFRESH, None, body.clone()),
+        t.post(REFRESH, None, body)
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 401]);
+    let winner = if a.status.as_u16() == 200 { &a } else { &b };
+    let next = winner.body["refreshToken"].as_str().unwrap();
+    // The loser presented a token already revoked: that is reuse, and the family is revoked.
+    t.post(REFRESH, None, json!({"refreshToken": next}))
+        .await
+        .problem(401, "invalid_refresh_token");
+}

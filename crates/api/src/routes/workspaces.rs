@@ -265,6 +265,8 @@ pub async fn get_workspace(member: Member) -> ApiResult<ApiJson<WorkspaceView>> 
     request_body = PatchWorkspace,
     responses(
         (status = 200, description = "The updated workspace", body = WorkspaceView),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
         (status = 403, description = "The role may not edit the workspace", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such workspace, or the caller is not a member",
@@ -307,6 +309,8 @@ pub async fn patch_workspace(
     params(("workspaceId" = String, Path, description = "The workspace id")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
         (status = 403, description = "Only the owner may delete a workspace", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such workspace, or the caller is not a member",
@@ -395,6 +399,8 @@ fn member_view(m: &TeamMember, user: Option<&User>) -> MemberView {
     params(("workspaceId" = String, Path, description = "The workspace id")),
     responses(
         (status = 200, description = "The members", body = MemberList),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
         (status = 404, description = "No such workspace, or the caller is not a member",
             body = Problem, content_type = "application/problem+json"),
     ),
@@ -484,6 +490,8 @@ async fn load_target(
     request_body = PatchMember,
     responses(
         (status = 200, description = "The updated member", body = MemberView),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
         (status = 403, description = "The role may not manage this member", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such workspace or member", body = Problem,
@@ -536,6 +544,8 @@ pub async fn patch_member(
     ),
     responses(
         (status = 204, description = "Removed"),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
         (status = 403, description = "The role may not remove this member", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such workspace or member", body = Problem,
