@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod extract;
+pub mod listing;
 mod middleware;
 pub mod routes;
 mod state;
