@@ -1,8 +1,16 @@
 //! Handlers, one module per resource. Every route is registered through `routes!` so the OpenAPI
 //! document cannot drift from the router.
 
+pub mod activities;
 pub mod auth;
+pub mod companies;
+pub mod contacts;
+pub mod custom_fields;
+pub mod opportunities;
 pub mod ops;
+pub mod pipelines;
+pub mod tasks;
+pub mod tickets;
 pub mod workspaces;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -11,7 +19,7 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(<crate::ApiDoc as utoipa::OpenApi>::openapi())
+    let r = OpenApiRouter::with_openapi(<crate::ApiDoc as utoipa::OpenApi>::openapi())
         .routes(routes!(ops::get_health))
         .routes(routes!(ops::get_ready))
         .routes(routes!(ops::get_openapi))
@@ -30,5 +38,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             workspaces::delete_workspace
         ))
         .routes(routes!(workspaces::list_members))
-        .routes(routes!(workspaces::patch_member, workspaces::delete_member))
+        .routes(routes!(workspaces::patch_member, workspaces::delete_member));
+    // Each resource module registers its own routes.
+    let r = contacts::routes(r);
+    let r = companies::routes(r);
+    let r = custom_fields::routes(r);
+    let r = pipelines::routes(r);
+    let r = opportunities::routes(r);
+    let r = activities::routes(r);
+    let r = tasks::routes(r);
+    tickets::routes(r)
 }
