@@ -50,12 +50,9 @@ fn init_tracing(cfg: &Config, to: LogTo) -> anyhow::Result<()> {
     result.map_err(|e| anyhow!("cannot set up logging: {e}"))
 }
 
-/// Every declared entity: the core ones and the accounts module's (sessions, settings,
-/// memberships).
+/// Every declared entity.
 fn schema() -> Vec<&'static crm_core::EntityDef> {
-    let mut defs = crm_core::entities::all();
-    defs.extend(crm_core::accounts::entities());
-    defs
+    crm_core::entities::all()
 }
 
 /// Opens the store and ensures its schema; every command starts here.

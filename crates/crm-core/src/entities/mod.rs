@@ -26,7 +26,7 @@ use crate::schema::EntityDef;
 
 /// Every declared entity, for schema creation and the contract suite.
 pub fn all() -> Vec<&'static EntityDef> {
-    vec![
+    let mut defs = vec![
         &contact::CONTACT,
         &company::COMPANY,
         &user::USER,
@@ -48,7 +48,9 @@ pub fn all() -> Vec<&'static EntityDef> {
         &otp::OTP,
         &user_action::USER_ACTION,
         &stage_change_event::STAGE_CHANGE_EVENT,
-    ]
+    ];
+    defs.extend(crate::accounts::entities());
+    defs
 }
 
 /// Salesforce sync state of contacts, companies and opportunities.
