@@ -12,6 +12,7 @@ pub mod path;
 pub mod query;
 pub mod repo;
 pub mod schema;
+pub mod services;
 pub mod store;
 pub mod time;
 

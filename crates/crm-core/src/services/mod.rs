@@ -1,0 +1,3 @@
+//! Domain rules of the workspace resources: validation of commands, state changes, derived values.
+
+pub mod custom_fields;
