@@ -8,9 +8,12 @@ use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
 use crate::accounts::Email;
-use crate::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
+use crate::entities::custom_field::{
+    CurrencyConfig, CustomFieldDefinition, CustomFieldEntity, CustomFieldType, RelationConfig,
+    ValueRules,
+};
 use crate::error::{Error, Result};
-use crate::id::ObjectId;
+use crate::id::{ObjectId, WorkspaceId};
 use crate::time::Timestamp;
 
 /// Compiled-program budget for a definition's `validation.pattern`, so a hostile pattern cannot
@@ -321,13 +324,278 @@ fn url_host(authority: &str) -> Option<&str> {
     (!host.is_empty() && !bad_port).then_some(host)
 }
 
+/// What a create or PATCH of a definition sets; `None` leaves a field as it is (or default on
+/// create). `default_value` and `validation` take `Some(None)` to clear them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DefinitionChanges {
+    pub entity_type: Option<CustomFieldEntity>,
+    pub field_key: Option<String>,
+    pub field_label: Option<String>,
+    pub field_type: Option<CustomFieldType>,
+    pub select_options: Option<Vec<String>>,
+    pub is_required: Option<bool>,
+    pub default_value: Option<Option<Value>>,
+    pub order: Option<u32>,
+    pub is_active: Option<bool>,
+    pub relation_config: Option<RelationConfig>,
+    pub currency_config: Option<CurrencyConfig>,
+    pub validation: Option<Option<ValueRules>>,
+}
+
+/// A new definition from `changes`; `entityType`, `fieldLabel` and `fieldType` are required, the
+/// key is derived from the label when not given, and `next_order` is used when no order is.
+pub fn new_definition(
+    workspace: WorkspaceId,
+    changes: DefinitionChanges,
+    next_order: u32,
+) -> Result<CustomFieldDefinition> {
+    let entity = changes
+        .entity_type
+        .ok_or_else(|| Error::invalid("entityType", "is required"))?;
+    let label = changes
+        .field_label
+        .clone()
+        .ok_or_else(|| Error::invalid("fieldLabel", "is required"))?;
+    let field_type = changes
+        .field_type
+        .ok_or_else(|| Error::invalid("fieldType", "is required"))?;
+    let label = parse_label(&label)?;
+    let key = match changes.field_key.as_deref() {
+        Some(k) => parse_field_key(k)?,
+        None => derive_key(&label)?,
+    };
+    let mut def = CustomFieldDefinition::new(workspace, entity, key, label, field_type);
+    def.order = next_order;
+    let rest = DefinitionChanges {
+        entity_type: None,
+        field_key: None,
+        field_label: None,
+        field_type: None,
+        ..changes
+    };
+    apply(&mut def, rest);
+    check_definition(&def)?;
+    Ok(def)
+}
+
+/// `old` with `changes` applied. The entity type, key and field type cannot change (422 naming
+/// the field); repeating their current values is accepted.
+pub fn patch_definition(
+    old: &CustomFieldDefinition,
+    changes: DefinitionChanges,
+) -> Result<CustomFieldDefinition> {
+    if changes.entity_type.is_some_and(|e| e != old.entity_type) {
+        return Err(Error::invalid("entityType", "cannot be changed"));
+    }
+    if changes.field_type.is_some_and(|t| t != old.field_type) {
+        return Err(Error::invalid("fieldType", "cannot be changed"));
+    }
+    if changes
+        .field_key
+        .as_deref()
+        .is_some_and(|k| k.trim() != old.field_key)
+    {
+        return Err(Error::invalid("fieldKey", "cannot be changed"));
+    }
+    let mut def = old.clone();
+    if let Some(label) = changes.field_label.as_deref() {
+        def.field_label = parse_label(label)?;
+    }
+    apply(
+        &mut def,
+        DefinitionChanges {
+            entity_type: None,
+            field_key: None,
+            field_label: None,
+            field_type: None,
+            ..changes
+        },
+    );
+    check_definition(&def)?;
+    Ok(def)
+}
+
+fn apply(def: &mut CustomFieldDefinition, c: DefinitionChanges) {
+    if let Some(options) = c.select_options {
+        def.select_options = options.iter().map(|o| o.trim().to_owned()).collect();
+    }
+    if let Some(r) = c.is_required {
+        def.is_required = r;
+    }
+    if let Some(d) = c.default_value {
+        def.default_value = d.filter(|v| !v.is_null());
+    }
+    if let Some(o) = c.order {
+        def.order = o;
+    }
+    if let Some(a) = c.is_active {
+        def.is_active = a;
+    }
+    if let Some(r) = c.relation_config {
+        def.relation_config = r;
+    }
+    if let Some(mut cc) = c.currency_config {
+        cc.default_currency = cc.default_currency.trim().to_ascii_uppercase();
+        def.currency_config = cc;
+    }
+    if let Some(v) = c.validation {
+        def.validation = v.filter(|r| *r != ValueRules::default());
+    }
+}
+
+/// Every rule a stored definition must satisfy.
+pub fn check_definition(def: &CustomFieldDefinition) -> Result<()> {
+    parse_field_key(&def.field_key)?;
+    parse_label(&def.field_label)?;
+    let choice = matches!(
+        def.field_type,
+        CustomFieldType::Select | CustomFieldType::Multiselect
+    );
+    if choice {
+        if !(1..=OPTIONS_MAX).contains(&def.select_options.len()) {
+            return Err(Error::invalid(
+                "selectOptions",
+                format!("select and multiselect fields need 1 to {OPTIONS_MAX} options"),
+            ));
+        }
+        for (i, o) in def.select_options.iter().enumerate() {
+            let field = format!("selectOptions.{i}");
+            if o.trim().is_empty() || o.chars().count() > OPTION_MAX_CHARS {
+                return Err(Error::invalid(
+                    field,
+                    format!("must be 1 to {OPTION_MAX_CHARS} characters"),
+                ));
+            }
+            if def.select_options[..i].contains(o) {
+                return Err(Error::invalid(field, "is listed twice"));
+            }
+        }
+    } else if !def.select_options.is_empty() {
+        return Err(Error::invalid(
+            "selectOptions",
+            "only select and multiselect fields have options",
+        ));
+    }
+    if def.field_type == CustomFieldType::Relation && def.relation_config.target_entity.is_none() {
+        return Err(Error::invalid(
+            "relationConfig.targetEntity",
+            "is required for relation fields",
+        ));
+    }
+    let code = &def.currency_config.default_currency;
+    if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(Error::invalid(
+            "currencyConfig.defaultCurrency",
+            "must be a three-letter currency code",
+        ));
+    }
+    if let Some(rules) = &def.validation {
+        check_rules(def.field_type, rules)?;
+    }
+    if let Some(default) = &def.default_value {
+        check_value(def, default, "defaultValue")?;
+    }
+    Ok(())
+}
+
+fn check_rules(t: CustomFieldType, rules: &ValueRules) -> Result<()> {
+    use CustomFieldType as T;
+    let bounded = matches!(t, T::Number | T::Currency | T::Text);
+    for (name, v) in [("min", rules.min), ("max", rules.max)] {
+        let field = format!("validation.{name}");
+        match v {
+            Some(_) if !bounded => {
+                return Err(Error::invalid(
+                    field,
+                    "only number, currency and text fields have bounds",
+                ));
+            }
+            Some(n) if !n.is_finite() => return Err(Error::invalid(field, "must be a number")),
+            Some(n) if t == T::Text && (n < 0.0 || n.fract() != 0.0) => {
+                return Err(Error::invalid(
+                    field,
+                    "must be a whole number of characters",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(min), Some(max)) = (rules.min, rules.max)
+        && min > max
+    {
+        return Err(Error::invalid("validation.max", "must not be below min"));
+    }
+    if let Some(p) = &rules.pattern {
+        if !matches!(t, T::Text | T::Email | T::Url) {
+            return Err(Error::invalid(
+                "validation.pattern",
+                "only text, email and url fields have a pattern",
+            ));
+        }
+        compile_pattern(p, "validation.pattern")?;
+    }
+    Ok(())
+}
+
+fn parse_label(s: &str) -> Result<String> {
+    let l = s.trim();
+    if !(1..=LABEL_MAX_CHARS).contains(&l.chars().count()) {
+        return Err(Error::invalid(
+            "fieldLabel",
+            format!("must be 1 to {LABEL_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(l.to_owned())
+}
+
+/// Letters, digits and underscores, starting with a letter, at most [`FIELD_KEY_MAX`]: safe as
+/// a path segment under `customFields`.
+pub fn parse_field_key(s: &str) -> Result<String> {
+    let k = s.trim();
+    let ok = k.len() <= FIELD_KEY_MAX
+        && k.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(k.to_owned())
+    } else {
+        Err(Error::invalid(
+            "fieldKey",
+            format!(
+                "must be letters, digits and underscores, start with a letter and be at most \
+                 {FIELD_KEY_MAX} characters"
+            ),
+        ))
+    }
+}
+
+/// The original's key: `custom_` + the label lower-cased with runs of other characters turned
+/// into `_`, trimmed of `_`, at most [`DERIVED_KEY_MAX`] characters in all.
+pub fn derive_key(label: &str) -> Result<String> {
+    let mut slug = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    let mut key = format!("custom_{}", slug.trim_matches('_'));
+    key.truncate(DERIVED_KEY_MAX);
+    let key = key.trim_end_matches('_');
+    if key.len() <= "custom".len() {
+        return Err(Error::invalid(
+            "fieldLabel",
+            "needs a letter or digit to derive a fieldKey from",
+        ));
+    }
+    Ok(key.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::entities::custom_field::ValueRules;
-    use crate::id::WorkspaceId;
 
     fn def(key: &str, t: CustomFieldType) -> CustomFieldDefinition {
         CustomFieldDefinition::new(WorkspaceId::new(), CustomFieldEntity::Contact, key, key, t)
@@ -644,5 +912,318 @@ mod tests {
             err_field(validate_values(&[d], "contact", &v, true)),
             "customFields.custom_n"
         );
+    }
+
+    fn changes(label: &str, t: CustomFieldType) -> DefinitionChanges {
+        DefinitionChanges {
+            entity_type: Some(CustomFieldEntity::Contact),
+            field_label: Some(label.into()),
+            field_type: Some(t),
+            ..DefinitionChanges::default()
+        }
+    }
+
+    #[test]
+    fn new_definition_derives_the_key_and_takes_the_order() {
+        let ws = WorkspaceId::new();
+        let d = new_definition(ws, changes("  Renewal date! ", CustomFieldType::Date), 3).unwrap();
+        assert_eq!(d.field_key, "custom_renewal_date");
+        assert_eq!(d.field_label, "Renewal date!");
+        assert_eq!(d.order, 3);
+        assert!(d.is_active);
+        let mut c = changes("x", CustomFieldType::Text);
+        c.field_key = Some("tier".into());
+        c.order = Some(7);
+        let d = new_definition(ws, c, 3).unwrap();
+        assert_eq!((d.field_key.as_str(), d.order), ("tier", 7));
+    }
+
+    #[test]
+    fn new_definition_requires_entity_label_and_type() {
+        let ws = WorkspaceId::new();
+        for (c, field) in [
+            (
+                DefinitionChanges {
+                    entity_type: None,
+                    ..changes("a", CustomFieldType::Text)
+                },
+                "entityType",
+            ),
+            (
+                DefinitionChanges {
+                    field_label: None,
+                    ..changes("a", CustomFieldType::Text)
+                },
+                "fieldLabel",
+            ),
+            (
+                DefinitionChanges {
+                    field_type: None,
+                    ..changes("a", CustomFieldType::Text)
+                },
+                "fieldType",
+            ),
+            (changes("   ", CustomFieldType::Text), "fieldLabel"),
+            (
+                changes(&"x".repeat(101), CustomFieldType::Text),
+                "fieldLabel",
+            ),
+            (changes("!!!", CustomFieldType::Text), "fieldLabel"),
+        ] {
+            assert_eq!(err_field(new_definition(ws, c, 0)), field);
+        }
+    }
+
+    #[test]
+    fn derived_keys_follow_the_original() {
+        assert_eq!(derive_key("Lead Source").unwrap(), "custom_lead_source");
+        assert_eq!(derive_key("__A--b__").unwrap(), "custom_a_b");
+        let long = derive_key(&"word ".repeat(20)).unwrap();
+        assert!(
+            long.len() <= DERIVED_KEY_MAX && !long.ends_with('_'),
+            "{long}"
+        );
+        assert!(derive_key("ÄÖÜ").is_err());
+    }
+
+    #[test]
+    fn field_key_format() {
+        for ok in [
+            "a",
+            "tier",
+            "Tier_2",
+            "custom_x",
+            &"k".repeat(FIELD_KEY_MAX),
+        ] {
+            assert!(parse_field_key(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2tier",
+            "_x",
+            "a-b",
+            "a.b",
+            "a b",
+            "ä",
+            &"k".repeat(FIELD_KEY_MAX + 1),
+        ] {
+            assert_eq!(err_field(parse_field_key(bad)), "fieldKey", "{bad}");
+        }
+    }
+
+    #[test]
+    fn select_needs_distinct_options_and_others_none() {
+        let ws = WorkspaceId::new();
+        let c = changes("S", CustomFieldType::Select);
+        assert_eq!(err_field(new_definition(ws, c.clone(), 0)), "selectOptions");
+        let many = (0..=OPTIONS_MAX).map(|i| i.to_string()).collect();
+        let r = new_definition(
+            ws,
+            DefinitionChanges {
+                select_options: Some(many),
+                ..c.clone()
+            },
+            0,
+        );
+        assert_eq!(err_field(r), "selectOptions");
+        let dup = DefinitionChanges {
+            select_options: Some(vec!["a".into(), " a ".into()]),
+            ..changes("M", CustomFieldType::Multiselect)
+        };
+        assert_eq!(err_field(new_definition(ws, dup, 0)), "selectOptions.1");
+        let blank = DefinitionChanges {
+            select_options: Some(vec!["  ".into()]),
+            ..c.clone()
+        };
+        assert_eq!(err_field(new_definition(ws, blank, 0)), "selectOptions.0");
+        let ok = DefinitionChanges {
+            select_options: Some(vec![" a ".into(), "b".into()]),
+            ..c
+        };
+        assert_eq!(
+            new_definition(ws, ok, 0).unwrap().select_options,
+            vec!["a", "b"]
+        );
+        let text = DefinitionChanges {
+            select_options: Some(vec!["a".into()]),
+            ..changes("T", CustomFieldType::Text)
+        };
+        assert_eq!(err_field(new_definition(ws, text, 0)), "selectOptions");
+    }
+
+    #[test]
+    fn relation_needs_a_target() {
+        let ws = WorkspaceId::new();
+        let c = changes("R", CustomFieldType::Relation);
+        assert_eq!(
+            err_field(new_definition(ws, c.clone(), 0)),
+            "relationConfig.targetEntity"
+        );
+        let ok = DefinitionChanges {
+            relation_config: Some(RelationConfig {
+                target_entity: Some(CustomFieldEntity::Company),
+                ..RelationConfig::default()
+            }),
+            ..c
+        };
+        assert!(new_definition(ws, ok, 0).is_ok());
+    }
+
+    #[test]
+    fn currency_code_is_three_letters() {
+        let ws = WorkspaceId::new();
+        let c = |code: &str| DefinitionChanges {
+            currency_config: Some(CurrencyConfig {
+                default_currency: code.into(),
+                show_symbol: true,
+            }),
+            ..changes("C", CustomFieldType::Currency)
+        };
+        let d = new_definition(ws, c(" eur "), 0).unwrap();
+        assert_eq!(d.currency_config.default_currency, "EUR");
+        assert_eq!(
+            err_field(new_definition(ws, c("EURO"), 0)),
+            "currencyConfig.defaultCurrency"
+        );
+    }
+
+    #[test]
+    fn validation_rules_are_checked_at_definition_time() {
+        let ws = WorkspaceId::new();
+        let with = |t: CustomFieldType, min: Option<f64>, max: Option<f64>, p: Option<&str>| {
+            new_definition(
+                ws,
+                DefinitionChanges {
+                    validation: Some(Some(ValueRules {
+                        min,
+                        max,
+                        pattern: p.map(str::to_owned),
+                    })),
+                    ..changes("V", t)
+                },
+                0,
+            )
+        };
+        use CustomFieldType as T;
+        assert!(with(T::Number, Some(-5.0), Some(5.0), None).is_ok());
+        assert!(with(T::Text, Some(1.0), Some(20.0), Some("^a")).is_ok());
+        assert_eq!(
+            err_field(with(T::Number, Some(5.0), Some(1.0), None)),
+            "validation.max"
+        );
+        assert_eq!(
+            err_field(with(T::Boolean, Some(0.0), None, None)),
+            "validation.min"
+        );
+        assert_eq!(
+            err_field(with(T::Text, Some(1.5), None, None)),
+            "validation.min"
+        );
+        assert_eq!(
+            err_field(with(T::Text, None, None, Some("(unclosed"))),
+            "validation.pattern"
+        );
+        assert_eq!(
+            err_field(with(T::Text, None, None, Some(r"(\w{100}){100}"))),
+            "validation.pattern"
+        );
+        assert_eq!(
+            err_field(with(T::Number, None, None, Some("1"))),
+            "validation.pattern"
+        );
+        // Empty rules are not stored.
+        assert_eq!(with(T::Text, None, None, None).unwrap().validation, None);
+    }
+
+    #[test]
+    fn default_value_must_be_a_valid_value() {
+        let ws = WorkspaceId::new();
+        let c = |v: Value| DefinitionChanges {
+            select_options: Some(vec!["a".into()]),
+            default_value: Some(Some(v)),
+            ..changes("S", CustomFieldType::Select)
+        };
+        assert!(new_definition(ws, c(json!("a")), 0).is_ok());
+        assert_eq!(
+            err_field(new_definition(ws, c(json!("b")), 0)),
+            "defaultValue"
+        );
+        assert_eq!(
+            new_definition(ws, c(Value::Null), 0).unwrap().default_value,
+            None
+        );
+    }
+
+    #[test]
+    fn patch_keeps_type_entity_and_key() {
+        let ws = WorkspaceId::new();
+        let old = new_definition(ws, changes("Size", CustomFieldType::Number), 0).unwrap();
+        let same = DefinitionChanges {
+            field_type: Some(CustomFieldType::Number),
+            entity_type: Some(CustomFieldEntity::Contact),
+            field_key: Some(old.field_key.clone()),
+            field_label: Some("Head count".into()),
+            ..DefinitionChanges::default()
+        };
+        let new = patch_definition(&old, same).unwrap();
+        assert_eq!(new.field_label, "Head count");
+        assert_eq!(new.field_key, old.field_key);
+        for (c, field) in [
+            (
+                DefinitionChanges {
+                    field_type: Some(CustomFieldType::Text),
+                    ..DefinitionChanges::default()
+                },
+                "fieldType",
+            ),
+            (
+                DefinitionChanges {
+                    entity_type: Some(CustomFieldEntity::Deal),
+                    ..DefinitionChanges::default()
+                },
+                "entityType",
+            ),
+            (
+                DefinitionChanges {
+                    field_key: Some("other".into()),
+                    ..DefinitionChanges::default()
+                },
+                "fieldKey",
+            ),
+        ] {
+            assert_eq!(err_field(patch_definition(&old, c)), field);
+        }
+    }
+
+    #[test]
+    fn patch_sets_and_clears() {
+        let ws = WorkspaceId::new();
+        let mut c = changes("Tier", CustomFieldType::Select);
+        c.select_options = Some(vec!["a".into(), "b".into()]);
+        c.default_value = Some(Some(json!("a")));
+        let old = new_definition(ws, c, 0).unwrap();
+        let new = patch_definition(
+            &old,
+            DefinitionChanges {
+                default_value: Some(None),
+                is_active: Some(false),
+                is_required: Some(true),
+                order: Some(9),
+                ..DefinitionChanges::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(new.default_value, None);
+        assert!(!new.is_active && new.is_required);
+        assert_eq!(new.order, 9);
+        // Options may not shrink below what the default needs.
+        let r = patch_definition(
+            &old,
+            DefinitionChanges {
+                select_options: Some(vec!["b".into()]),
+                ..DefinitionChanges::default()
+            },
+        );
+        assert_eq!(err_field(r), "defaultValue");
     }
 }
