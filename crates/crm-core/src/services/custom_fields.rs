@@ -8,12 +8,18 @@ use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
 use crate::accounts::Email;
+use crate::entities::company::Company;
+use crate::entities::contact::Contact;
 use crate::entities::custom_field::{
-    CurrencyConfig, CustomFieldDefinition, CustomFieldEntity, CustomFieldType, RelationConfig,
-    ValueRules,
+    CurrencyConfig, CustomFieldDefinition, CustomFieldEntity, CustomFieldId, CustomFieldType,
+    RelationConfig, ValueRules,
 };
+use crate::entities::opportunity::Opportunity;
 use crate::error::{Error, Result};
 use crate::id::{ObjectId, WorkspaceId};
+use crate::path::FieldPath;
+use crate::query::{Filter, FindOptions, SortKey, Update};
+use crate::repo::{WorkspaceScope, to_document};
 use crate::time::Timestamp;
 
 /// Compiled-program budget for a definition's `validation.pattern`, so a hostile pattern cannot
@@ -589,6 +595,153 @@ pub fn derive_key(label: &str) -> Result<String> {
         ));
     }
     Ok(key.to_owned())
+}
+
+/// The filter of a definition listing: one entity type, active ones unless `include_inactive`.
+pub fn list_filter(entity: CustomFieldEntity, include_inactive: bool) -> Filter {
+    let f = Filter::eq("entityType", entity_name(entity));
+    if include_inactive {
+        f
+    } else {
+        f.and(Filter::eq("isActive", true))
+    }
+}
+
+/// The active definitions of `entity` in the workspace, in display order.
+pub async fn active_definitions(
+    scope: &WorkspaceScope,
+    entity: CustomFieldEntity,
+) -> Result<Vec<CustomFieldDefinition>> {
+    let opts = FindOptions {
+        sort: vec![SortKey::asc("order"), SortKey::asc("createdAt")],
+        ..FindOptions::default()
+    };
+    scope
+        .repo::<CustomFieldDefinition>()
+        .find(&list_filter(entity, false), &opts)
+        .await
+}
+
+/// [`validate_values`] against the workspace's stored definitions: what record writes call.
+pub async fn check_record_values(
+    scope: &WorkspaceScope,
+    entity_type: &str,
+    values: &Map<String, Value>,
+    partial: bool,
+) -> Result<Map<String, Value>> {
+    let entity = parse_entity(entity_type)
+        .ok_or_else(|| Error::invalid("entityType", "must be one of contact, company, deal"))?;
+    let defs = active_definitions(scope, entity).await?;
+    validate_values(&defs, entity_type, values, partial)
+}
+
+/// The store's unique key `(entityType, fieldKey)` surfaces as a conflict on `fieldKey`.
+fn key_conflict(e: Error) -> Error {
+    match e {
+        Error::Conflict { .. } => Error::conflict("fieldKey"),
+        other => other,
+    }
+}
+
+/// Creates a definition; without an order it goes after the entity type's active ones.
+pub async fn create(
+    scope: &WorkspaceScope,
+    changes: DefinitionChanges,
+) -> Result<CustomFieldDefinition> {
+    let entity = changes
+        .entity_type
+        .ok_or_else(|| Error::invalid("entityType", "is required"))?;
+    let next_order = match changes.order {
+        Some(o) => o,
+        None => {
+            let last = FindOptions {
+                sort: vec![SortKey::desc("order")],
+                limit: Some(1),
+                ..FindOptions::default()
+            };
+            let top = scope
+                .repo::<CustomFieldDefinition>()
+                .find(&list_filter(entity, false), &last)
+                .await?;
+            top.first().map_or(0, |d| d.order.saturating_add(1))
+        }
+    };
+    let def = new_definition(scope.id(), changes, next_order)?;
+    scope
+        .repo::<CustomFieldDefinition>()
+        .insert(&def)
+        .await
+        .map_err(key_conflict)
+}
+
+/// Applies a PATCH; only the fields that changed are written.
+pub async fn update(
+    scope: &WorkspaceScope,
+    id: CustomFieldId,
+    changes: DefinitionChanges,
+) -> Result<CustomFieldDefinition> {
+    let repo = scope.repo::<CustomFieldDefinition>();
+    let old = repo.get(id).await?;
+    let new = patch_definition(&old, changes)?;
+    let (before, after) = (to_document(&old)?, to_document(&new)?);
+    let mut update = Update::new();
+    for (k, v) in &after {
+        if !FIXED.contains(&k.as_str()) && before.get(k) != Some(v) {
+            update = update.set(FieldPath::parse(k)?, v.clone());
+        }
+    }
+    for k in before.keys() {
+        if !FIXED.contains(&k.as_str()) && !after.contains_key(k) {
+            update = update.unset(FieldPath::parse(k)?);
+        }
+    }
+    if update.is_empty() {
+        return Ok(old);
+    }
+    repo.update(id, &update).await.map_err(key_conflict)
+}
+
+/// Fields a PATCH never writes.
+const FIXED: &[&str] = &["_id", "workspaceId", "createdAt", "updatedAt"];
+
+/// Without `delete_data` a definition is only deactivated: its values stay on the records and
+/// come back if it is reactivated. With it, the key is stripped from every record of the entity
+/// type and the definition is deleted. The definition is deactivated first so no write can add a
+/// value while the records are stripped, and deleted last so an interrupted run can be repeated.
+pub async fn remove(scope: &WorkspaceScope, id: CustomFieldId, delete_data: bool) -> Result<()> {
+    let repo = scope.repo::<CustomFieldDefinition>();
+    let def = repo.get(id).await?;
+    if def.is_active {
+        repo.update(id, &Update::new().set("isActive", false))
+            .await?;
+    }
+    if !delete_data {
+        return Ok(());
+    }
+    strip_values(scope, def.entity_type, &def.field_key).await?;
+    repo.delete(id).await
+}
+
+/// Removes `customFields.<key>` from every record of `entity` in the workspace; returns how many
+/// records held it.
+pub async fn strip_values(
+    scope: &WorkspaceScope,
+    entity: CustomFieldEntity,
+    key: &str,
+) -> Result<u64> {
+    let path = FieldPath::parse(&format!("customFields.{key}"))?;
+    let filter = Filter::Exists(path.clone(), true);
+    let update = Update::new().unset(path);
+    match entity {
+        CustomFieldEntity::Contact => scope.repo::<Contact>().update_many(&filter, &update).await,
+        CustomFieldEntity::Company => scope.repo::<Company>().update_many(&filter, &update).await,
+        CustomFieldEntity::Deal => {
+            scope
+                .repo::<Opportunity>()
+                .update_many(&filter, &update)
+                .await
+        }
+    }
 }
 
 #[cfg(test)]
