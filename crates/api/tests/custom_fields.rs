@@ -13,7 +13,8 @@ use crm_core::accounts::{Role, membership};
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{UserId, WorkspaceId};
+use crm_core::services::custom_fields as service;
+use crm_core::{Error, ObjectId, UserId, WorkspaceId};
 use serde_json::{Value, json};
 
 fn base(ws: &str) -> String {
@@ -437,4 +438,62 @@ async fn another_workspaces_definition_is_not_found() {
     t.get(&format!("{}/nope", base(&ws)), tok)
         .await
         .problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn record_values_are_checked_against_stored_definitions() {
+    let (t, ann, ws) = setup().await;
+    let tok = Some(ann.access.as_str());
+    for body in [
+        json!({"entityType": "contact", "fieldKey": "employer", "fieldLabel": "Employer",
+               "fieldType": "relation", "relationConfig": {"targetEntity": "company"}}),
+        json!({"entityType": "contact", "fieldKey": "tier", "fieldLabel": "Tier",
+               "fieldType": "select", "selectOptions": ["a", "b"], "defaultValue": "a"}),
+        json!({"entityType": "contact", "fieldKey": "gone", "fieldLabel": "Gone",
+               "fieldType": "text", "isActive": false}),
+    ] {
+        t.post(&base(&ws), tok, body).await.ok(201);
+    }
+    let wsid: WorkspaceId = ws.parse().unwrap();
+    let scope = t.state.stores.workspace(wsid);
+    let co = scope
+        .repo::<Company>()
+        .insert(&Company::new(wsid, ann.id.parse().unwrap(), "Initech"))
+        .await
+        .unwrap();
+    let bob = t.register("bob@example.com").await;
+    let other: WorkspaceId = t.workspace(&bob, "Other Co").await.parse().unwrap();
+    let theirs = t
+        .state
+        .stores
+        .workspace(other)
+        .repo::<Company>()
+        .insert(&Company::new(other, bob.id.parse().unwrap(), "Globex"))
+        .await
+        .unwrap();
+    let check = |v: Value, partial: bool| {
+        let scope = scope.clone();
+        async move {
+            service::check_record_values(&scope, "contact", v.as_object().unwrap(), partial).await
+        }
+    };
+
+    let ok = check(json!({"employer": co.id.to_string()}), false).await;
+    assert_eq!(
+        Value::Object(ok.unwrap()),
+        json!({"employer": co.id.to_string(), "tier": "a"})
+    );
+    // Another workspace's company is as unknown as a missing one.
+    let r = check(json!({"employer": theirs.id.to_string()}), true).await;
+    assert_eq!(
+        r.unwrap_err(),
+        Error::invalid("customFields.employer", "no such company in this workspace")
+    );
+    let r = check(json!({"employer": ObjectId::new().to_hex()}), true).await;
+    assert!(r.is_err());
+    // Inactive definitions do not accept values.
+    let r = check(json!({"gone": "x"}), true).await;
+    assert!(matches!(r, Err(Error::Invalid { field, .. }) if field == "customFields.gone"));
+    let r = check(json!({"tier": "c"}), true).await;
+    assert!(matches!(r, Err(Error::Invalid { field, .. }) if field == "customFields.tier"));
 }

@@ -4,6 +4,8 @@
 //! Values live in a record's `customFields` object keyed by `fieldKey`. Errors name the path
 //! `customFields.<key>` so the HTTP layer can point at the wrong value.
 
+use std::collections::BTreeSet;
+
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
@@ -632,7 +634,55 @@ pub async fn check_record_values(
     let entity = parse_entity(entity_type)
         .ok_or_else(|| Error::invalid("entityType", "must be one of contact, company, deal"))?;
     let defs = active_definitions(scope, entity).await?;
-    validate_values(&defs, entity_type, values, partial)
+    let checked = validate_values(&defs, entity_type, values, partial)?;
+    check_relations(scope, &defs, &checked).await?;
+    Ok(checked)
+}
+
+/// Checks that the relation ids in `values` (as [`validate_values`] returns them) name records
+/// of the definitions' target entities in this workspace; 422 on the field otherwise, so another
+/// workspace's id is as unknown as a missing one.
+pub async fn check_relations(
+    scope: &WorkspaceScope,
+    defs: &[CustomFieldDefinition],
+    values: &Map<String, Value>,
+) -> Result<()> {
+    for (key, value) in values {
+        let Some(def) = defs
+            .iter()
+            .find(|d| d.field_key == *key && d.field_type == CustomFieldType::Relation)
+        else {
+            continue;
+        };
+        let Some(target) = def.relation_config.target_entity else {
+            continue;
+        };
+        let ids: BTreeSet<&str> = match value {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            v => v.as_str().into_iter().collect(),
+        };
+        if ids.is_empty() {
+            continue;
+        }
+        let filter = Filter::In(
+            "_id".into(),
+            ids.iter()
+                .map(|id| Value::String((*id).to_owned()))
+                .collect(),
+        );
+        let found = match target {
+            CustomFieldEntity::Contact => scope.repo::<Contact>().count(&filter).await?,
+            CustomFieldEntity::Company => scope.repo::<Company>().count(&filter).await?,
+            CustomFieldEntity::Deal => scope.repo::<Opportunity>().count(&filter).await?,
+        };
+        if found < ids.len() as u64 {
+            return Err(Error::invalid(
+                format!("customFields.{key}"),
+                format!("no such {} in this workspace", entity_name(target)),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The store's unique key `(entityType, fieldKey)` surfaces as a conflict on `fieldKey`.
