@@ -1,3 +1,6 @@
 //! Domain rules of the workspace resources: validation of commands, state changes, derived values.
 
+pub mod activities;
 pub mod custom_fields;
+pub mod tasks;
+pub mod tickets;
