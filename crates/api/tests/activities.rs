@@ -147,6 +147,11 @@ async fn timelines_and_side_effects() {
     assert_eq!(titles(r.ok(200)), ["Intro call"]);
     let r = t.get(&format!("{contact_tl}?limit=1&page=2"), tok).await;
     assert_eq!(titles(r.ok(200)), ["Intro call"]);
+    let r = t.get(&format!("{contact_tl}?search=TEA"), tok).await;
+    assert_eq!(titles(r.ok(200)), ["Likes tea"]);
+    t.get(&format!("{contact_tl}?tags=x"), tok)
+        .await
+        .problem(422, "invalid");
     t.get(&format!("{contact_tl}?type=dance"), tok)
         .await
         .problem(422, "invalid");

@@ -5,13 +5,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crm_core::Error;
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::activity::{
     Activity, ActivityEntityType, ActivityId, ActivityType, Direction,
 };
 use crm_core::repo::{WorkspaceScope, to_document};
 use crm_core::services::activities::{self, ActivityPatch, NewActivity, Parent};
-use crm_core::services::tasks::nullable;
+use crm_core::services::tasks::{contains_any, nullable};
 use crm_core::{SortKey, Timestamp, UserId};
 use serde::Deserialize;
 use serde_json::Value;
@@ -143,12 +144,19 @@ async fn list(
     if let Some(t) = activities::type_filter(f.kind.as_deref())? {
         filter = filter.and(t);
     }
+    if let Some(q) = contains_any(&["title", "description"], p.search.as_deref()) {
+        filter = filter.and(q);
+    }
+    if p.tags.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+        return Err(Error::invalid("tags", "activities have no tags").into());
+    }
     let sort = p.sort(
         &["createdAt", "type", "dueDate"],
         &[SortKey::desc("createdAt")],
     )?;
     let req = p.page_request(DEFAULT_LIMIT)?;
     let fields = p.fields()?;
+    p.expand(&[])?;
     let page = scope
         .repo::<Activity>()
         .page(&filter, &sort, &req)

@@ -252,6 +252,8 @@ pub async fn list_tasks(
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
     let req = p.page_request(DEFAULT_LIMIT)?;
     let fields = p.fields()?;
+    // Nothing to expand here; refuse rather than ignore.
+    p.expand(&[])?;
     let page = scope
         .repo::<Task>()
         .page(&filter, &sort, &req)

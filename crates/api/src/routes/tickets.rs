@@ -263,6 +263,8 @@ pub async fn list_tickets(
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
     let req = p.page_request(DEFAULT_LIMIT)?;
     let fields = p.fields()?;
+    // Nothing to expand here; refuse rather than ignore.
+    p.expand(&[])?;
     let page = scope
         .repo::<Ticket>()
         .page(&filter, &sort, &req)
