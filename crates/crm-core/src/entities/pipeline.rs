@@ -37,6 +37,7 @@ pub static PIPELINE: EntityDef = EntityDef {
         f("stages.name", Text),
         f("stages.order", Number),
         f("stages.color", Text),
+        f("stages.outcome", Text),
         f("isDefault", Bool),
         f("isActive", Bool),
     ],
@@ -58,6 +59,17 @@ pub struct Stage {
     pub order: u32,
     /// `#RRGGBB`.
     pub color: String,
+    /// Target addition: deals entering a `won`/`lost` stage take that status (absent: open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<StageOutcome>,
+}
+
+/// What reaching a stage means for a deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageOutcome {
+    Won,
+    Lost,
 }
 
 impl Stage {
@@ -67,6 +79,7 @@ impl Stage {
             name: name.into(),
             order,
             color: color.into(),
+            outcome: None,
         }
     }
 }

@@ -2,5 +2,7 @@
 
 pub mod activities;
 pub mod custom_fields;
+pub mod opportunities;
+pub mod pipelines;
 pub mod tasks;
 pub mod tickets;

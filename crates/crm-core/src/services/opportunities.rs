@@ -1,0 +1,879 @@
+//! Opportunities (deals): validation of create and patch, references checked inside the
+//! workspace, denormalised contact and company names, stage moves with history and
+//! `StageChangeEvent`s, won/lost stamping, and the kanban board.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::pipelines::{default_pipeline, nullable, text};
+use crate::engine::Document;
+use crate::entities::company::{Company, CompanyId};
+use crate::entities::contact::{Contact, ContactId};
+use crate::entities::custom_field::CustomFieldDefinition;
+use crate::entities::opportunity::{
+    DealPriority, DealTemperature, Opportunity, OpportunityId, OpportunityStatus, StageVisit,
+};
+use crate::entities::pipeline::{Pipeline, PipelineId, Stage, StageId, StageOutcome};
+use crate::entities::stage_change_event::{StageChangeEvent, StageChangeMeta};
+use crate::entities::team_member::TeamMember;
+use crate::error::{Error, Result};
+use crate::id::UserId;
+use crate::path::FieldPath;
+use crate::query::{Filter, FindOptions, GroupBy, SortKey, Update};
+use crate::repo::{WorkspaceScope, to_document};
+use crate::services::custom_fields::validate_values;
+use crate::time::Timestamp;
+
+pub const TITLE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 2000;
+pub const SOURCE_MAX: usize = 100;
+pub const LOST_REASON_MAX: usize = 500;
+pub const NEXT_ACTION_MAX: usize = 200;
+pub const TAG_MAX: usize = 50;
+pub const TAGS_MAX: usize = 100;
+pub const ASSOCIATED_MAX: usize = 100;
+/// Kanban columns show at most this many deals unless asked otherwise.
+pub const KANBAN_PER_STAGE: u64 = 50;
+pub const KANBAN_PER_STAGE_MAX: u64 = 200;
+/// A stage move retries its compare-and-set this often before answering a conflict.
+const MOVE_ATTEMPTS: usize = 5;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOpportunity {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// Absent: the workspace's default pipeline.
+    #[serde(default)]
+    pub pipeline_id: Option<PipelineId>,
+    /// Absent: the pipeline's first stage.
+    #[serde(default)]
+    pub stage_id: Option<StageId>,
+    #[serde(default)]
+    pub expected_close_date: Option<Timestamp>,
+    #[serde(default)]
+    pub contact_id: Option<ContactId>,
+    #[serde(default)]
+    pub company_id: Option<CompanyId>,
+    #[serde(default)]
+    pub associated_contacts: Option<Vec<ContactId>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub status: Option<OpportunityStatus>,
+    #[serde(default)]
+    pub lost_reason: Option<String>,
+    /// Absent: the caller.
+    #[serde(default)]
+    pub assigned_to: Option<UserId>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    pub priority: Option<DealPriority>,
+    #[serde(default)]
+    pub next_action: Option<String>,
+    #[serde(default)]
+    pub next_action_due_date: Option<Timestamp>,
+    #[serde(default)]
+    pub deal_temperature: Option<DealTemperature>,
+    #[serde(default)]
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+/// A PATCH: absent keys stay, `null` clears optional ones. Stage changes go through [`move_to`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchOpportunity {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub probability: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub expected_close_date: Option<Option<Timestamp>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub contact_id: Option<Option<ContactId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub company_id: Option<Option<CompanyId>>,
+    #[serde(default)]
+    pub associated_contacts: Option<Vec<ContactId>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub source: Option<Option<String>>,
+    #[serde(default)]
+    pub status: Option<OpportunityStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub lost_reason: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub assigned_to: Option<Option<UserId>>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub priority: Option<Option<DealPriority>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub next_action: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub next_action_due_date: Option<Option<Timestamp>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub deal_temperature: Option<Option<DealTemperature>>,
+    /// Merged key by key; a `null` value removes the key.
+    #[serde(default)]
+    pub custom_fields: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MoveOpportunity {
+    pub stage_id: StageId,
+    /// Another pipeline of the workspace to move into; the current one when absent.
+    #[serde(default)]
+    pub pipeline_id: Option<PipelineId>,
+}
+
+/// List filters on indexed fields (each optional, all must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub pipeline_id: Option<PipelineId>,
+    pub stage_id: Option<StageId>,
+    pub status: Option<OpportunityStatus>,
+    pub assigned_to: Option<UserId>,
+    pub contact_id: Option<ContactId>,
+    pub company_id: Option<CompanyId>,
+    pub priority: Option<DealPriority>,
+}
+
+fn idv(id: impl std::fmt::Display) -> Value {
+    Value::String(id.to_string())
+}
+
+fn enum_value<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(Error::internal)
+}
+
+/// Live (not soft-deleted) deals only.
+pub fn live() -> Filter {
+    Filter::eq("deletedAt", Value::Null)
+}
+
+impl ListFilter {
+    pub fn to_filter(&self) -> Result<Filter> {
+        let mut f = live();
+        let pairs = [
+            ("pipelineId", self.pipeline_id.map(idv)),
+            ("stageId", self.stage_id.map(idv)),
+            ("assignedTo", self.assigned_to.map(idv)),
+            ("contactId", self.contact_id.map(idv)),
+            ("companyId", self.company_id.map(idv)),
+            ("status", self.status.as_ref().map(enum_value).transpose()?),
+            (
+                "priority",
+                self.priority.as_ref().map(enum_value).transpose()?,
+            ),
+        ];
+        for (k, v) in pairs {
+            if let Some(v) = v {
+                f = f.and(Filter::eq(k, v));
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn title(s: &str) -> Result<String> {
+    text("title", s, TITLE_MAX, true)?.ok_or_else(|| Error::invalid("title", "is required"))
+}
+
+fn value(v: f64) -> Result<f64> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::invalid("value", "must be a number of 0 or more"))
+    }
+}
+
+fn currency(c: &str) -> Result<String> {
+    let c = c.trim();
+    if c.len() == 3 && c.chars().all(|ch| ch.is_ascii_alphabetic()) {
+        Ok(c.to_ascii_uppercase())
+    } else {
+        Err(Error::invalid(
+            "currency",
+            "must be a 3-letter currency code",
+        ))
+    }
+}
+
+fn probability(p: f64) -> Result<f64> {
+    if (0.0..=100.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(Error::invalid("probability", "must be between 0 and 100"))
+    }
+}
+
+fn tags(v: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, t) in v.iter().enumerate() {
+        if let Some(t) = text(&format!("tags[{i}]"), t, TAG_MAX, false)?
+            && !out.contains(&t)
+        {
+            out.push(t);
+        }
+    }
+    if out.len() > TAGS_MAX {
+        return Err(Error::invalid("tags", format!("at most {TAGS_MAX} tags")));
+    }
+    Ok(out)
+}
+
+fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>> {
+    v.map(|s| text(field, s, max, false))
+        .transpose()
+        .map(Option::flatten)
+}
+
+async fn contact_name(scope: &WorkspaceScope, id: ContactId) -> Result<String> {
+    match scope.repo::<Contact>().get(id).await {
+        Ok(c) if c.deleted_at.is_none() => Ok(format!("{} {}", c.first_name, c.last_name)
+            .trim()
+            .to_owned()),
+        Ok(_) | Err(Error::NotFound) => Err(Error::invalid(
+            "contactId",
+            "no such contact in this workspace",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn company_name(scope: &WorkspaceScope, id: CompanyId) -> Result<String> {
+    match scope.repo::<Company>().get(id).await {
+        Ok(c) if c.deleted_at.is_none() => Ok(c.name),
+        Ok(_) | Err(Error::NotFound) => Err(Error::invalid(
+            "companyId",
+            "no such company in this workspace",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every id must be a live contact of the workspace (one query). Returns them deduplicated.
+async fn check_contacts(scope: &WorkspaceScope, ids: &[ContactId]) -> Result<Vec<ContactId>> {
+    let mut unique: Vec<ContactId> = Vec::new();
+    for id in ids {
+        if !unique.contains(id) {
+            unique.push(*id);
+        }
+    }
+    if unique.len() > ASSOCIATED_MAX {
+        return Err(Error::invalid(
+            "associatedContacts",
+            format!("at most {ASSOCIATED_MAX} contacts"),
+        ));
+    }
+    if unique.is_empty() {
+        return Ok(unique);
+    }
+    let f = Filter::In("_id".into(), unique.iter().map(|i| idv(*i)).collect()).and(live());
+    let found = scope.repo::<Contact>().count(&f).await?;
+    if found != unique.len() as u64 {
+        return Err(Error::invalid(
+            "associatedContacts",
+            "every contact must exist in this workspace",
+        ));
+    }
+    Ok(unique)
+}
+
+/// The assignee must be the caller or an active member of the workspace.
+async fn check_assignee(scope: &WorkspaceScope, caller: UserId, who: UserId) -> Result<()> {
+    if who == caller {
+        return Ok(());
+    }
+    let f = Filter::eq("userId", idv(who)).and(Filter::eq("status", "active"));
+    if scope.repo::<TeamMember>().count(&f).await? == 0 {
+        return Err(Error::invalid(
+            "assignedTo",
+            "must be an active member of this workspace",
+        ));
+    }
+    Ok(())
+}
+
+async fn custom_fields(
+    scope: &WorkspaceScope,
+    values: &Map<String, Value>,
+    partial: bool,
+) -> Result<Map<String, Value>> {
+    let defs = scope
+        .repo::<CustomFieldDefinition>()
+        .find(
+            &Filter::eq("entityType", "deal").and(Filter::eq("isActive", true)),
+            &FindOptions::default(),
+        )
+        .await?;
+    if defs.is_empty() && values.is_empty() {
+        return Ok(Map::new());
+    }
+    validate_values(&defs, "deal", values, partial)
+}
+
+/// An active pipeline of the workspace (`field` names the reference in errors).
+async fn active_pipeline(scope: &WorkspaceScope, id: PipelineId) -> Result<Pipeline> {
+    match scope.repo::<Pipeline>().get(id).await {
+        Ok(p) if p.is_active => Ok(p),
+        Ok(_) => Err(Error::invalid("pipelineId", "the pipeline is archived")),
+        Err(Error::NotFound) => Err(Error::invalid(
+            "pipelineId",
+            "no such pipeline in this workspace",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn stage_in(p: &Pipeline, id: StageId) -> Result<Stage> {
+    p.stage(id)
+        .cloned()
+        .ok_or_else(|| Error::invalid("stageId", "no such stage in the pipeline"))
+}
+
+fn status_of(outcome: Option<StageOutcome>) -> Option<OpportunityStatus> {
+    outcome.map(|o| match o {
+        StageOutcome::Won => OpportunityStatus::Won,
+        StageOutcome::Lost => OpportunityStatus::Lost,
+    })
+}
+
+fn is_closed(s: OpportunityStatus) -> bool {
+    matches!(s, OpportunityStatus::Won | OpportunityStatus::Lost)
+}
+
+pub async fn create(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    cmd: CreateOpportunity,
+    now: Timestamp,
+) -> Result<Opportunity> {
+    let title = title(cmd.title.as_deref().unwrap_or_default())?;
+    let value = value(
+        cmd.value
+            .ok_or_else(|| Error::invalid("value", "is required"))?,
+    )?;
+    let pipeline = match cmd.pipeline_id {
+        Some(id) => active_pipeline(scope, id).await?,
+        None => default_pipeline(scope).await?.ok_or_else(|| {
+            Error::invalid(
+                "pipelineId",
+                "is required: the workspace has no default pipeline",
+            )
+        })?,
+    };
+    let stage = match cmd.stage_id {
+        Some(id) => stage_in(&pipeline, id)?,
+        None => pipeline
+            .stages
+            .iter()
+            .min_by_key(|s| s.order)
+            .cloned()
+            .ok_or_else(|| Error::invalid("stageId", "the pipeline has no stages"))?,
+    };
+    let mut o = Opportunity::new(scope.id(), caller, pipeline.id, stage.id, title, value);
+    if let Some(c) = cmd.currency.as_deref() {
+        o.currency = currency(c)?;
+    }
+    o.probability = cmd.probability.map(probability).transpose()?;
+    o.expected_close_date = cmd.expected_close_date;
+    o.description = opt_text("description", cmd.description.as_deref(), DESCRIPTION_MAX)?;
+    o.source = opt_text("source", cmd.source.as_deref(), SOURCE_MAX)?;
+    o.lost_reason = opt_text("lostReason", cmd.lost_reason.as_deref(), LOST_REASON_MAX)?;
+    o.next_action = opt_text("nextAction", cmd.next_action.as_deref(), NEXT_ACTION_MAX)?;
+    o.next_action_due_date = cmd.next_action_due_date;
+    o.priority = cmd.priority;
+    o.deal_temperature = cmd.deal_temperature;
+    o.tags = tags(cmd.tags.as_deref().unwrap_or_default())?;
+    o.custom_fields = custom_fields(scope, &cmd.custom_fields.unwrap_or_default(), false).await?;
+    if let Some(id) = cmd.contact_id {
+        o.contact_name = Some(contact_name(scope, id).await?);
+        o.contact_id = Some(id);
+    }
+    if let Some(id) = cmd.company_id {
+        o.company_name = Some(company_name(scope, id).await?);
+        o.company_id = Some(id);
+    }
+    o.associated_contacts = check_contacts(
+        scope,
+        cmd.associated_contacts.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    let assignee = cmd.assigned_to.unwrap_or(caller);
+    check_assignee(scope, caller, assignee).await?;
+    o.assigned_to = Some(assignee);
+    // A won/lost stage decides the status; otherwise the given one.
+    o.status = status_of(stage.outcome).unwrap_or(cmd.status.unwrap_or_default());
+    if is_closed(o.status) {
+        o.actual_close_date = Some(now);
+    }
+    o.last_activity_at = Some(now);
+    o.stage_history = vec![StageVisit {
+        stage_id: stage.id,
+        stage_name: stage.name.clone(),
+        entered_at: now,
+        exited_at: None,
+        duration: None,
+    }];
+    let o = scope.repo::<Opportunity>().insert(&o).await?;
+    record_event(scope, &o, None, &stage, caller, now).await?;
+    Ok(o)
+}
+
+async fn record_event(
+    scope: &WorkspaceScope,
+    o: &Opportunity,
+    from: Option<&Stage>,
+    to: &Stage,
+    who: UserId,
+    now: Timestamp,
+) -> Result<()> {
+    let mut e = StageChangeEvent::new(scope.id(), o.id, o.pipeline_id, to.id, &to.name, now);
+    e.old_stage_id = from.map(|s| s.id);
+    e.old_stage_name = from.map(|s| s.name.clone());
+    e.user_id = Some(who);
+    e.metadata = StageChangeMeta {
+        value: Some(o.value),
+        probability: o.probability,
+        status: Some(o.status),
+        assigned_to: o.assigned_to,
+        extra: Map::new(),
+    };
+    scope.repo::<StageChangeEvent>().insert(&e).await?;
+    Ok(())
+}
+
+/// A live deal of the workspace.
+pub async fn get(scope: &WorkspaceScope, id: OpportunityId) -> Result<Opportunity> {
+    let o = scope.repo::<Opportunity>().get(id).await?;
+    if o.deleted_at.is_some() {
+        return Err(Error::NotFound);
+    }
+    Ok(o)
+}
+
+fn set_opt<T: serde::Serialize>(u: Update, path: &'static str, v: Option<T>) -> Result<Update> {
+    Ok(match v {
+        Some(v) => u.set(path, enum_value(&v)?),
+        None => u.unset(path),
+    })
+}
+
+fn ts(t: Timestamp) -> String {
+    t.to_canonical()
+}
+
+pub async fn patch(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    id: OpportunityId,
+    cmd: PatchOpportunity,
+    now: Timestamp,
+) -> Result<Opportunity> {
+    let cur = get(scope, id).await?;
+    let mut u = Update::new();
+    let mut activity = false;
+    if let Some(t) = cmd.title.as_deref() {
+        u = u.set("title", title(t)?);
+    }
+    if let Some(v) = cmd.value {
+        u = u.set("value", value(v)?);
+    }
+    if let Some(c) = cmd.currency.as_deref() {
+        u = u.set("currency", currency(c)?);
+    }
+    if let Some(p) = cmd.probability {
+        u = set_opt(u, "probability", p.map(probability).transpose()?)?;
+    }
+    if let Some(d) = cmd.expected_close_date {
+        u = set_opt(u, "expectedCloseDate", d.map(ts))?;
+    }
+    for (field, v, max) in [
+        ("description", &cmd.description, DESCRIPTION_MAX),
+        ("source", &cmd.source, SOURCE_MAX),
+        ("lostReason", &cmd.lost_reason, LOST_REASON_MAX),
+        ("nextAction", &cmd.next_action, NEXT_ACTION_MAX),
+    ] {
+        if let Some(v) = v {
+            u = set_opt(u, field, opt_text(field, v.as_deref(), max)?)?;
+            activity |= field == "nextAction";
+        }
+    }
+    if let Some(d) = cmd.next_action_due_date {
+        u = set_opt(u, "nextActionDueDate", d.map(ts))?;
+        activity = true;
+    }
+    if let Some(p) = cmd.priority {
+        u = set_opt(u, "priority", p)?;
+    }
+    if let Some(t) = cmd.deal_temperature {
+        u = set_opt(u, "dealTemperature", t)?;
+    }
+    if let Some(t) = cmd.tags.as_deref() {
+        u = u.set("tags", Value::from(tags(t)?));
+    }
+    match cmd.contact_id {
+        Some(Some(c)) => {
+            let name = contact_name(scope, c).await?;
+            u = u.set("contactId", idv(c)).set("contactName", name);
+        }
+        Some(None) => u = u.unset("contactId").unset("contactName"),
+        None => {}
+    }
+    match cmd.company_id {
+        Some(Some(c)) => {
+            let name = company_name(scope, c).await?;
+            u = u.set("companyId", idv(c)).set("companyName", name);
+        }
+        Some(None) => u = u.unset("companyId").unset("companyName"),
+        None => {}
+    }
+    if let Some(a) = cmd.associated_contacts.as_deref() {
+        let ids = check_contacts(scope, a).await?;
+        u = u.set(
+            "associatedContacts",
+            Value::Array(ids.into_iter().map(idv).collect()),
+        );
+    }
+    if let Some(a) = cmd.assigned_to {
+        if let Some(who) = a {
+            check_assignee(scope, caller, who).await?;
+        }
+        u = set_opt(u, "assignedTo", a.map(idv))?;
+    }
+    if let Some(s) = cmd.status
+        && s != cur.status
+    {
+        u = u.set("status", enum_value(&s)?);
+        if is_closed(s) {
+            u = u.set("actualCloseDate", ts(now));
+        } else {
+            u = u.unset("actualCloseDate");
+        }
+        activity = true;
+    }
+    if let Some(cf) = cmd.custom_fields.as_ref().filter(|m| !m.is_empty()) {
+        for (k, v) in custom_fields(scope, cf, true).await? {
+            let path = FieldPath::parse(&format!("customFields.{k}"))
+                .map_err(|_| Error::invalid(format!("customFields.{k}"), "is not a valid key"))?;
+            u = if v.is_null() {
+                u.unset(path)
+            } else {
+                u.set(path, v)
+            };
+        }
+    }
+    if u.is_empty() {
+        return Ok(cur);
+    }
+    if activity {
+        u = u.set("lastActivityAt", ts(now));
+    }
+    scope.repo::<Opportunity>().update(id, &u).await
+}
+
+/// Hard delete; the stage-change log of the deal is kept.
+pub async fn delete(scope: &WorkspaceScope, id: OpportunityId) -> Result<()> {
+    get(scope, id).await?;
+    scope.repo::<Opportunity>().delete(id).await
+}
+
+/// Moves a deal to a stage (of its pipeline, or of `pipelineId`): closes the open history
+/// visit, appends the new one, writes a `StageChangeEvent`, and stamps the status: entering a
+/// won/lost stage sets it and `actualCloseDate`, leaving one for an open stage reopens the deal.
+/// Moving to the current stage changes nothing.
+pub async fn move_to(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    id: OpportunityId,
+    cmd: MoveOpportunity,
+    now: Timestamp,
+) -> Result<Opportunity> {
+    let repo = scope.repo::<Opportunity>();
+    for _ in 0..MOVE_ATTEMPTS {
+        let cur = get(scope, id).await?;
+        let pipeline = active_pipeline(scope, cmd.pipeline_id.unwrap_or(cur.pipeline_id)).await?;
+        let to = stage_in(&pipeline, cmd.stage_id)?;
+        if to.id == cur.stage_id {
+            return Ok(cur);
+        }
+        let from_pipeline = if pipeline.id == cur.pipeline_id {
+            Some(pipeline.clone())
+        } else {
+            scope.repo::<Pipeline>().get(cur.pipeline_id).await.ok()
+        };
+        let from = from_pipeline
+            .as_ref()
+            .and_then(|p| p.stage(cur.stage_id).cloned());
+        let mut history = cur.stage_history.clone();
+        if let Some(open) = history.iter_mut().rev().find(|v| v.exited_at.is_none()) {
+            open.exited_at = Some(now);
+            // Millisecond counts fit an f64 exactly for any real duration.
+            open.duration = Some((now.millis() - open.entered_at.millis()).max(0) as f64);
+        }
+        history.push(StageVisit {
+            stage_id: to.id,
+            stage_name: to.name.clone(),
+            entered_at: now,
+            exited_at: None,
+            duration: None,
+        });
+        let history = serde_json::to_value(&history).map_err(Error::internal)?;
+        let mut u = Update::new()
+            .set("pipelineId", idv(pipeline.id))
+            .set("stageId", idv(to.id))
+            .set("stageHistory", history)
+            .set("lastActivityAt", ts(now));
+        match status_of(to.outcome) {
+            Some(s) => {
+                u = u
+                    .set("status", enum_value(&s)?)
+                    .set("actualCloseDate", ts(now));
+            }
+            None if is_closed(cur.status) => {
+                u = u.set("status", "open").unset("actualCloseDate");
+            }
+            None => {}
+        }
+        // Compare-and-set on the stage and the last write, so concurrent moves never lose a
+        // history entry.
+        let unchanged = Filter::eq("_id", idv(id))
+            .and(Filter::eq("stageId", idv(cur.stage_id)))
+            .and(match cur.updated_at {
+                Some(t) => Filter::eq("updatedAt", ts(t)),
+                None => Filter::Exists("updatedAt".into(), false),
+            });
+        if let Some(o) = repo.find_one_and_update(&unchanged, &u, false).await? {
+            record_event(scope, &o, from.as_ref(), &to, caller, now).await?;
+            return Ok(o);
+        }
+    }
+    Err(Error::conflict("stageId"))
+}
+
+/// Resolves `contact` and `company` on each document (one query per kind); a reference to a
+/// missing record resolves to `null`.
+pub async fn expand(
+    scope: &WorkspaceScope,
+    docs: &mut [Document],
+    contact: bool,
+    company: bool,
+) -> Result<()> {
+    async fn resolve<E: crate::repo::WorkspaceEntity>(
+        scope: &WorkspaceScope,
+        docs: &mut [Document],
+        key: &str,
+        into: &str,
+    ) -> Result<()> {
+        let ids: HashSet<String> = docs
+            .iter()
+            .filter_map(|d| d.get(key).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let found: HashMap<String, Value> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            let f =
+                Filter::In("_id".into(), ids.into_iter().map(Value::String).collect()).and(live());
+            scope
+                .repo::<E>()
+                .find(&f, &FindOptions::default())
+                .await?
+                .iter()
+                .map(|e| {
+                    let d = to_document(e)?;
+                    let id = d
+                        .get("_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    Ok((id, Value::Object(d)))
+                })
+                .collect::<Result<_>>()?
+        };
+        for d in docs.iter_mut() {
+            let v = d
+                .get(key)
+                .and_then(Value::as_str)
+                .and_then(|id| found.get(id).cloned())
+                .unwrap_or(Value::Null);
+            d.insert(into.to_owned(), v);
+        }
+        Ok(())
+    }
+    if contact {
+        resolve::<Contact>(scope, docs, "contactId", "contact").await?;
+    }
+    if company {
+        resolve::<Company>(scope, docs, "companyId", "company").await?;
+    }
+    Ok(())
+}
+
+/// Keeps `contactName` in step after a contact is renamed (`None`: it is gone).
+pub async fn sync_contact_name(
+    scope: &WorkspaceScope,
+    contact: ContactId,
+    name: Option<&str>,
+) -> Result<u64> {
+    let f = Filter::eq("contactId", idv(contact));
+    let u = match name {
+        Some(n) => Update::new().set("contactName", n),
+        None => Update::new().unset("contactName"),
+    };
+    scope.repo::<Opportunity>().update_many(&f, &u).await
+}
+
+/// Keeps `companyName` in step after a company is renamed (`None`: it is gone).
+pub async fn sync_company_name(
+    scope: &WorkspaceScope,
+    company: CompanyId,
+    name: Option<&str>,
+) -> Result<u64> {
+    let f = Filter::eq("companyId", idv(company));
+    let u = match name {
+        Some(n) => Update::new().set("companyName", n),
+        None => Update::new().unset("companyName"),
+    };
+    scope.repo::<Opportunity>().update_many(&f, &u).await
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KanbanColumn {
+    pub stage: Stage,
+    /// Every live deal in the stage, beyond the ones listed.
+    pub count: u64,
+    pub total_value: f64,
+    /// Newest first, at most the requested number.
+    pub opportunities: Vec<Opportunity>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kanban {
+    pub pipeline: Pipeline,
+    pub columns: Vec<KanbanColumn>,
+}
+
+/// The board of a pipeline: its stages in order, each with its count and value total (one
+/// aggregation for all stages) and its newest deals (one query for every stage that fits the
+/// bound, one more per stage that does not).
+pub async fn kanban(scope: &WorkspaceScope, id: PipelineId, per_stage: u64) -> Result<Kanban> {
+    if !(1..=KANBAN_PER_STAGE_MAX).contains(&per_stage) {
+        return Err(Error::invalid(
+            "perStage",
+            format!("must be between 1 and {KANBAN_PER_STAGE_MAX}"),
+        ));
+    }
+    let mut pipeline = scope.repo::<Pipeline>().get(id).await?;
+    pipeline.stages.sort_by_key(|s| s.order);
+    let repo = scope.repo::<Opportunity>();
+    let base = Filter::eq("pipelineId", idv(id)).and(live());
+    let rows = repo
+        .group(&GroupBy {
+            filter: base.clone(),
+            key: "stageId".into(),
+            sums: vec!["value".into()],
+        })
+        .await?;
+    let totals: HashMap<String, (u64, f64)> = rows
+        .into_iter()
+        .filter_map(|r| {
+            let k = r.key.as_str()?.to_owned();
+            Some((k, (r.count, r.sums.first().copied().unwrap_or(0.0))))
+        })
+        .collect();
+    let count_of = |s: &Stage| totals.get(&s.id.to_string()).map_or(0, |t| t.0);
+    let newest = vec![SortKey::desc("createdAt")];
+    let (small, large): (Vec<&Stage>, Vec<&Stage>) = pipeline
+        .stages
+        .iter()
+        .filter(|s| count_of(s) > 0)
+        .partition(|s| count_of(s) <= per_stage);
+    let mut by_stage: HashMap<StageId, Vec<Opportunity>> = HashMap::new();
+    if !small.is_empty() {
+        let f = base.clone().and(Filter::In(
+            "stageId".into(),
+            small.iter().map(|s| idv(s.id)).collect(),
+        ));
+        let opts = FindOptions {
+            sort: newest.clone(),
+            ..FindOptions::default()
+        };
+        for o in repo.find(&f, &opts).await? {
+            by_stage.entry(o.stage_id).or_default().push(o);
+        }
+    }
+    for s in large {
+        let f = base.clone().and(Filter::eq("stageId", idv(s.id)));
+        let opts = FindOptions {
+            sort: newest.clone(),
+            limit: Some(per_stage),
+            ..FindOptions::default()
+        };
+        by_stage.insert(s.id, repo.find(&f, &opts).await?);
+    }
+    let columns = pipeline
+        .stages
+        .iter()
+        .map(|s| {
+            let (count, total_value) = totals.get(&s.id.to_string()).copied().unwrap_or((0, 0.0));
+            KanbanColumn {
+                stage: s.clone(),
+                count,
+                total_value,
+                opportunities: by_stage.remove(&s.id).unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(Kanban { pipeline, columns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scalar_rules() {
+        assert_eq!(currency(" eur ").unwrap(), "EUR");
+        assert!(currency("EURO").is_err());
+        assert!(currency("E1R").is_err());
+        assert!(value(-0.5).is_err());
+        assert!(value(f64::NAN).is_err());
+        assert!(probability(100.0).is_ok() && probability(100.5).is_err());
+        assert!(title("   ").is_err());
+        assert!(title(&"x".repeat(201)).is_err());
+        assert_eq!(
+            tags(&[" a ".into(), "a".into(), "".into(), "b".into()]).unwrap(),
+            vec!["a", "b"]
+        );
+    }
+
+    #[test]
+    fn list_filter_names_fields() {
+        let f = ListFilter {
+            status: Some(OpportunityStatus::Won),
+            ..ListFilter::default()
+        }
+        .to_filter()
+        .unwrap();
+        assert_eq!(f, live().and(Filter::eq("status", "won")));
+    }
+}
