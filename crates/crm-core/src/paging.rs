@@ -54,6 +54,8 @@ pub enum Pagination {
     },
     Cursor {
         limit: u64,
+        // `rename_all` above names variants only; the documented field is `nextCursor`.
+        #[serde(rename = "nextCursor")]
         next_cursor: Option<String>,
     },
 }
@@ -345,6 +347,18 @@ mod tests {
         assert!(check_cursor_sort(&DEF, &effective_sort(&[SortKey::asc("createdAt")])).is_ok());
         let e = check_cursor_sort(&DEF, &effective_sort(&[SortKey::asc("customFields.x")]));
         assert!(matches!(e, Err(Error::Invalid { field, .. }) if field == "sort"));
+    }
+
+    #[test]
+    fn cursor_pagination_serialises_camel_case() {
+        let p = Pagination::Cursor {
+            limit: 2,
+            next_cursor: Some("c".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(p).unwrap(),
+            json!({"limit": 2, "nextCursor": "c"})
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Domain rules of the workspace resources: validation of commands, state changes, derived values.
 
 pub mod activities;
+pub mod companies;
+pub mod contacts;
 pub mod custom_fields;
 pub mod opportunities;
 pub mod pipelines;
