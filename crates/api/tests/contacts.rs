@@ -1034,3 +1034,104 @@ async fn expand_company_reads_the_page_companies_in_one_query() {
     r.problem(422, "invalid");
     assert_eq!(r.body["field"], "expand");
 }
+
+#[tokio::test]
+async fn renames_and_purges_reach_deals_and_timelines() {
+    let w = world().await;
+    let acme = w.company("Acme").await;
+    let ada = w
+        .contact(json!({"firstName": "Ada", "lastName": "Lovelace", "companyId": acme}))
+        .await;
+    let ada_id = ada["_id"].as_str().unwrap();
+    w.t.post(
+        &format!("/api/v1/workspaces/{}/pipelines", w.ws),
+        w.tok(),
+        json!({"name": "Sales"}),
+    )
+    .await
+    .ok(201);
+    let deals = format!("/api/v1/workspaces/{}/opportunities", w.ws);
+    let deal =
+        w.t.post(
+            &deals,
+            w.tok(),
+            json!({"title": "Big", "value": 10, "contactId": ada_id, "companyId": acme,
+                   "associatedContacts": [ada_id]}),
+        )
+        .await
+        .ok(201)["_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let deal_url = format!("{deals}/{deal}");
+    for (path, body) in [
+        (
+            format!("{}/{ada_id}/activities", contacts(&w.ws)),
+            json!({"type": "note", "title": "Met Ada"}),
+        ),
+        (
+            format!("{}/{acme}/activities", companies(&w.ws)),
+            json!({"type": "note", "title": "Met Acme"}),
+        ),
+    ] {
+        w.t.post(&path, w.tok(), body).await.ok(201);
+    }
+
+    // Renames reach the deal's denormalised names; other patches leave them.
+    let one = format!("{}/{ada_id}", contacts(&w.ws));
+    w.t.patch(&one, w.tok(), json!({"lastName": "King"}))
+        .await
+        .ok(200);
+    w.t.patch(
+        &format!("{}/{acme}", companies(&w.ws)),
+        w.tok(),
+        json!({"name": "Acme Corp"}),
+    )
+    .await
+    .ok(200);
+    let d = w.t.get(&deal_url, w.tok()).await.ok(200).clone();
+    assert_eq!(d["contactName"], "Ada King");
+    assert_eq!(d["companyName"], "Acme Corp");
+
+    assert_eq!(timeline_left(&w, &[ada_id, &acme]).await, 2);
+
+    // Trashing keeps everything (it can be restored); purging clears the references.
+    assert_eq!(w.t.delete(&one, w.tok()).await.status, 204);
+    assert_eq!(
+        w.t.get(&deal_url, w.tok()).await.ok(200)["contactId"],
+        ada_id
+    );
+    assert_eq!(
+        w.t.delete(&format!("{one}?purge=true"), w.tok())
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        w.t.delete(&format!("{}/{acme}?purge=true", companies(&w.ws)), w.tok())
+            .await
+            .status,
+        204
+    );
+    let d = w.t.get(&deal_url, w.tok()).await.ok(200).clone();
+    for k in ["contactId", "contactName", "companyId", "companyName"] {
+        assert!(d.get(k).is_none(), "{k}: {d}");
+    }
+    assert_eq!(d["associatedContacts"], json!([]));
+    assert_eq!(timeline_left(&w, &[ada_id, &acme]).await, 0);
+}
+
+/// Activities still on the timelines of these records.
+async fn timeline_left(w: &World, ids: &[&str]) -> u64 {
+    let ws: WorkspaceId = w.ws.parse().unwrap();
+    w.t.state
+        .stores
+        .workspace(ws)
+        .repo::<crm_core::entities::activity::Activity>()
+        .count(&Filter::In(
+            "entityId".into(),
+            ids.iter().map(|i| json!(i)).collect(),
+        ))
+        .await
+        .unwrap()
+}

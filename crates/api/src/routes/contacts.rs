@@ -414,7 +414,8 @@ pub async fn patch_contact(
 }
 
 /// Moves a contact to the trash (restorable), or with `purge=true` deletes it for good (also
-/// from the trash). Owner and admins only.
+/// from the trash) with its timeline, clearing the deals' references to it. Owner and admins
+/// only.
 #[utoipa::path(
     delete,
     path = "/api/v1/workspaces/{workspaceId}/contacts/{id}",
@@ -439,7 +440,9 @@ pub async fn delete_contact(
     let scope = member.can(Resource::Contacts, Action::Delete)?;
     let id: ContactId = parse_path_id(&id)?;
     if q.purge.unwrap_or(false) {
-        scope.repo::<Contact>().delete(id).await?;
+        // 404 before touching any reference when the id is not a contact here.
+        scope.repo::<Contact>().get(id).await?;
+        svc::purge(scope, id).await?;
     } else {
         svc::soft_delete::<Contact>(&write_ctx(&member, scope, &state), id.into()).await?;
     }

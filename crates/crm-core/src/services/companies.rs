@@ -8,12 +8,15 @@ use super::contacts::{
     FieldSpec, Kind, Parsed, WriteCtx, build, check_assignee, check_company, enum_filter, field,
     get_live, id_filter, parse_body, parse_id, patch_update, required, trash_filter, update_live,
 };
+use crate::entities::activity::Activity;
 use crate::entities::company::{Company, CompanyId};
 use crate::entities::contact::Contact;
+use crate::entities::opportunity::Opportunity;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::query::{Filter, Update};
 use crate::repo::WorkspaceScope;
+use crate::services::opportunities;
 
 pub const COMPANY_STATUSES: &[&str] = &["lead", "prospect", "customer", "churned"];
 pub const COMPANY_SIZES: &[&str] = &["1-10", "11-50", "51-200", "201-500", "501-1000", "1000+"];
@@ -90,14 +93,30 @@ pub async fn patch(ctx: &WriteCtx, id: CompanyId, cmd: &CompanyPatch) -> Result<
     if u.is_empty() {
         return Ok(current);
     }
-    update_live(&ctx.scope, id.into(), &u).await
+    let updated: Company = update_live(&ctx.scope, id.into(), &u).await?;
+    if updated.name != current.name {
+        opportunities::sync_company_name(&ctx.scope, id, Some(&updated.name)).await?;
+    }
+    Ok(updated)
 }
 
-/// Deletes a company for good (live or in the trash) and clears the references to it: contacts'
-/// `companyId` and child companies' `parentCompanyId`.
+/// Deletes a company for good (live or in the trash) with its timeline, and clears the
+/// references to it: contacts' `companyId`, child companies' `parentCompanyId`, deals'
+/// `companyId` and `companyName`.
 pub async fn purge(scope: &WorkspaceScope, id: CompanyId) -> Result<()> {
     let hex = id.to_string();
     // References first, so an interruption leaves no dangling one behind a purged company.
+    scope
+        .repo::<Opportunity>()
+        .update_many(
+            &Filter::eq("companyId", hex.clone()),
+            &Update::new().unset("companyId").unset("companyName"),
+        )
+        .await?;
+    scope
+        .repo::<Activity>()
+        .delete_many(&Filter::eq("entityType", "company").and(Filter::eq("entityId", hex.clone())))
+        .await?;
     scope
         .repo::<Contact>()
         .update_many(

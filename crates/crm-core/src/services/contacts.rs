@@ -13,15 +13,17 @@ use serde_json::{Map, Value};
 
 use crate::accounts::Email;
 use crate::engine::Document;
+use crate::entities::activity::Activity;
 use crate::entities::company::Company;
 use crate::entities::contact::{Contact, ContactId};
+use crate::entities::opportunity::Opportunity;
 use crate::entities::team_member::TeamMember;
 use crate::error::{Error, Result};
 use crate::id::{ObjectId, UserId};
 use crate::path::FieldPath;
 use crate::query::{Filter, FindOptions, Update};
 use crate::repo::{Entity, WorkspaceEntity, WorkspaceScope, from_document, to_document};
-use crate::services::custom_fields;
+use crate::services::{custom_fields, opportunities};
 use crate::time::Timestamp;
 
 /// Most ids one bulk request may name.
@@ -652,7 +654,43 @@ pub async fn patch(ctx: &WriteCtx, id: ContactId, cmd: &ContactPatch) -> Result<
     if u.is_empty() {
         return Ok(current);
     }
-    update_live(&ctx.scope, id.into(), &u).await
+    let updated: Contact = update_live(&ctx.scope, id.into(), &u).await?;
+    let name = full_name(&updated);
+    if name != full_name(&current) {
+        opportunities::sync_contact_name(&ctx.scope, id, Some(&name)).await?;
+    }
+    Ok(updated)
+}
+
+/// The name deals show for a contact (as `opportunities` derives it).
+fn full_name(c: &Contact) -> String {
+    format!("{} {}", c.first_name, c.last_name)
+        .trim()
+        .to_owned()
+}
+
+/// Deletes a contact for good (live or in the trash) with its timeline, and clears the deals'
+/// references to it. References go first, so an interruption leaves no dangling one.
+pub async fn purge(scope: &WorkspaceScope, id: ContactId) -> Result<()> {
+    let hex = id.to_string();
+    let deals = scope.repo::<Opportunity>();
+    deals
+        .update_many(
+            &Filter::eq("contactId", hex.clone()),
+            &Update::new().unset("contactId").unset("contactName"),
+        )
+        .await?;
+    deals
+        .update_many(
+            &Filter::eq("associatedContacts", hex.clone()),
+            &Update::new().pull("associatedContacts", hex.clone()),
+        )
+        .await?;
+    scope
+        .repo::<Activity>()
+        .delete_many(&Filter::eq("entityType", "contact").and(Filter::eq("entityId", hex)))
+        .await?;
+    scope.repo::<Contact>().delete(id).await
 }
 
 /// What a contact listing may filter on, besides `search` and `tags`.
