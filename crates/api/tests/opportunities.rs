@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use common::{Account, TestApp};
 use crm_core::accounts::{Role, membership};
+use crm_core::entities::activity::{Activity, ActivityType};
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::stage_change_event::StageChangeEvent;
@@ -464,7 +465,10 @@ async fn patch_fields_names_and_status_stamping() {
 #[tokio::test]
 async fn move_writes_history_event_and_stamps_won_lost() {
     let w = world().await;
-    let d = w.create(json!({"title": "Deal", "value": 100})).await;
+    let acme = company(&w.t, &w.ws, &w.owner, "Acme Ltd").await;
+    let d = w
+        .create(json!({"title": "Deal", "value": 100, "companyId": acme}))
+        .await;
     let id = d["_id"].as_str().unwrap();
     let mv = format!("{}/move", w.deal(id));
 
@@ -488,6 +492,40 @@ async fn move_writes_history_event_and_stamps_won_lost() {
     assert_eq!(ev[1].new_stage_name, "Proposal");
     assert_eq!(ev[1].user_id.unwrap().to_string(), w.owner.id);
     assert_eq!(ev[1].metadata.value, Some(100.0));
+    // Timeline entries on the deal and on its company.
+    let acts =
+        w.t.state
+            .stores
+            .workspace(w.ws.parse().unwrap())
+            .repo::<Activity>()
+            .find(&Filter::eq("opportunityId", id), &FindOptions::default())
+            .await
+            .unwrap();
+    let mut kinds: Vec<_> = acts
+        .iter()
+        .map(|a| {
+            assert_eq!(a.kind, ActivityType::StageChange);
+            (
+                serde_json::to_value(a.entity_type).unwrap(),
+                a.title.clone(),
+            )
+        })
+        .collect();
+    kinds.sort_by_key(|k| k.1.clone());
+    assert_eq!(
+        kinds,
+        [
+            (
+                json!("company"),
+                "Deal: Moved from Lead to Proposal".to_owned()
+            ),
+            (
+                json!("opportunity"),
+                "Moved from Lead to Proposal".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(m["activityCount"], 0);
 
     // Same stage: nothing happens.
     let same =

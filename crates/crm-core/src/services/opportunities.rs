@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::pipelines::{default_pipeline, nullable, text};
 use crate::engine::Document;
+use crate::entities::activity::{Activity, ActivityEntityType, ActivityId, ActivityType};
 use crate::entities::company::{Company, CompanyId};
 use crate::entities::contact::{Contact, ContactId};
 use crate::entities::custom_field::CustomFieldDefinition;
@@ -664,10 +665,45 @@ pub async fn move_to(
             });
         if let Some(o) = repo.find_one_and_update(&unchanged, &u, false).await? {
             record_event(scope, &o, from.as_ref(), &to, caller, now).await?;
+            log_move(scope, &o, from.as_ref(), &to, caller).await?;
             return Ok(o);
         }
     }
     Err(Error::conflict("stageId"))
+}
+
+/// The timeline entries of a move: a `stage_change` activity on the deal, and one on its company
+/// when it has one (target behaviour 30). They do not count as the deal's own activities.
+async fn log_move(
+    scope: &WorkspaceScope,
+    o: &Opportunity,
+    from: Option<&Stage>,
+    to: &Stage,
+    who: UserId,
+) -> Result<()> {
+    let from_name = from.map_or("(none)", |s| s.name.as_str());
+    let title = format!("Moved from {from_name} to {}", to.name);
+    let mut meta = Map::new();
+    meta.insert("fromStage".into(), Value::String(from_name.to_owned()));
+    meta.insert("toStage".into(), Value::String(to.name.clone()));
+    let mut a = Activity::new(scope.id(), ActivityType::StageChange, &title);
+    a.user_id = Some(who);
+    a.opportunity_id = Some(o.id);
+    a.entity_type = Some(ActivityEntityType::Opportunity);
+    a.entity_id = Some(o.id.into());
+    a.metadata = Some(Value::Object(meta));
+    a.is_auto_logged = true;
+    let repo = scope.repo::<Activity>();
+    if let Some(c) = o.company_id {
+        let mut ca = a.clone();
+        ca.id = ActivityId::new();
+        ca.entity_type = Some(ActivityEntityType::Company);
+        ca.entity_id = Some(c.into());
+        ca.title = format!("{}: {title}", o.title);
+        repo.insert(&ca).await?;
+    }
+    repo.insert(&a).await?;
+    Ok(())
 }
 
 /// Resolves `contact` and `company` on each document (one query per kind); a reference to a
