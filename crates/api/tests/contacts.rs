@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use clianta_api::ApiConfig;
 use common::{Account, TestApp};
 use crm_core::accounts::{Role, membership};
+use crm_core::entities::contact::Contact;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
 use crm_core::store::AppliedMigration;
@@ -568,6 +569,34 @@ async fn another_workspace_is_invisible() {
     let list = w.list(&format!("companyId={b_co}")).await;
     assert_eq!(list["contacts"], json!([]));
     assert_eq!(list["pagination"]["total"], 0);
+
+    // Expand: a stored reference to B's company (as imported data could hold) resolves to null.
+    let ws: WorkspaceId = w.ws.parse().unwrap();
+    let owner: UserId = w.owner.id.parse().unwrap();
+    let mut forged = Contact::new(ws, owner, "Forged");
+    forged.company_id = Some(b_co.parse().unwrap());
+    w.t.state
+        .stores
+        .workspace(ws)
+        .repo::<Contact>()
+        .insert(&forged)
+        .await
+        .unwrap();
+    let list = w.list("expand=company").await;
+    let item = list["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["firstName"] == "Forged")
+        .unwrap();
+    assert_eq!(item["companyId"], Value::Null);
+    let got =
+        w.t.get(
+            &format!("{}/{}?expand=company", contacts(&w.ws), forged.id),
+            w.tok(),
+        )
+        .await;
+    assert_eq!(got.ok(200)["companyId"], Value::Null);
 
     // Bulk: B's ids are skipped, B's contact untouched.
     let r =
