@@ -147,6 +147,7 @@ async fn invalid_bodies_name_the_field() {
         (json!({"name": "A", "employeeCount": 3.5}), "employeeCount"),
         (json!({"name": "A", "accountScore": 120}), "accountScore"),
         (json!({"name": "A", "domain": "initech.com"}), "domain"),
+        (json!({"name": "A", "website": "not a site"}), "website"),
         (json!({"name": "A", "_id": ObjectId::new().to_hex()}), "_id"),
     ] {
         let r = w.t.post(&url, w.tok(), body.clone()).await;

@@ -94,6 +94,7 @@ pub struct CompanyInputDoc {
     pub name: Option<String>,
     /// Up to 100 characters.
     pub industry: Option<String>,
+    /// A web address: `http(s)://...` or a bare domain.
     pub website: Option<String>,
     pub phone: Option<String>,
     /// 1-10, 11-50, 51-200, 201-500, 501-1000, 1000+.

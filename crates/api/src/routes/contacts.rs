@@ -153,6 +153,7 @@ pub struct ContactInputDoc {
     pub lifecycle_stage: Option<String>,
     pub linkedin: Option<String>,
     pub twitter: Option<String>,
+    /// A web address: `http(s)://...` or a bare domain.
     pub website: Option<String>,
     pub address: Option<AddressDoc>,
     /// An active member of the workspace (422 otherwise).

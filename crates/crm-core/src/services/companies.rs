@@ -27,7 +27,7 @@ pub const ACCOUNT_TIERS: &[&str] = &["tier1", "tier2", "tier3"];
 pub const COMPANY_FIELDS: &[FieldSpec] = &[
     required("name", Kind::Text { max: 200 }),
     field("industry", Kind::Text { max: 100 }),
-    field("website", Kind::Text { max: 500 }),
+    field("website", Kind::Url),
     field("phone", Kind::Text { max: 50 }),
     field("companySize", Kind::OptionalEnum(COMPANY_SIZES)),
     field("annualRevenue", Kind::NonNegative),

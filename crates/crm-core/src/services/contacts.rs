@@ -49,6 +49,8 @@ pub struct WriteCtx {
 pub enum Kind {
     /// Trimmed text of at most `max` characters; blank or null removes the field.
     Text { max: usize },
+    /// A web address: `http(s)://host...` or a bare `host.tld/...`, no spaces; blank removes it.
+    Url,
     /// Like `Text`, but blank or null stores `""` (the typed field is a plain string).
     TextOrEmpty { max: usize },
     /// Trimmed, lower-cased, checked; blank or null removes it.
@@ -135,7 +137,7 @@ pub const CONTACT_FIELDS: &[FieldSpec] = &[
     field("lifecycleStage", Kind::Enum(LIFECYCLE_STAGES)),
     field("linkedin", Kind::Text { max: 500 }),
     field("twitter", Kind::Text { max: 500 }),
-    field("website", Kind::Text { max: 500 }),
+    field("website", Kind::Url),
     field("address", Kind::Address),
     field("assignedTo", Kind::Ref),
     field("companyId", Kind::Ref),
@@ -212,6 +214,34 @@ fn parse_address(v: &Value, name: &str) -> Result<Option<Value>> {
     Ok((!out.is_empty()).then_some(Value::Object(out)))
 }
 
+const URL_MAX_CHARS: usize = 2048;
+
+/// `http://` or `https://` (or no scheme) and a host with a dot or `localhost`; no whitespace.
+fn plausible_url(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    let rest = match lower.split_once("://") {
+        Some(("http" | "https", rest)) => rest,
+        Some(_) => return false,
+        None => lower.as_str(),
+    };
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && (host == "localhost"
+            || (host.contains('.')
+                && !host.starts_with('.')
+                && !host.ends_with('.')
+                && host
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '.' || c == '-')))
+}
+
 /// One field's value as stored; `None` removes the field.
 pub fn parse_value(spec: &FieldSpec, v: &Value) -> Result<Option<Value>> {
     let name = spec.name;
@@ -244,6 +274,16 @@ pub fn parse_value(spec: &FieldSpec, v: &Value) -> Result<Option<Value>> {
                 });
             }
             Value::String(bounded(s, name, max)?)
+        }
+        Kind::Url => {
+            let s = text(v, name)?;
+            if s.is_empty() {
+                return Ok(None);
+            }
+            if !plausible_url(s) {
+                return Err(Error::invalid(name, "must be a web address"));
+            }
+            Value::String(bounded(s, name, URL_MAX_CHARS)?)
         }
         Kind::Email => {
             let s = text(v, name)?;
@@ -925,6 +965,33 @@ mod tests {
             err_field(ContactPatch::parse(&obj(json!({"firstName": null})))),
             "firstName"
         );
+    }
+
+    #[test]
+    fn web_addresses() {
+        let spec = field("website", Kind::Url);
+        for ok in [
+            "https://acme.com",
+            "http://acme.co.uk/about?x=1",
+            "acme.com",
+            "www.acme.com/path",
+        ] {
+            assert_eq!(
+                parse_value(&spec, &json!(ok)).unwrap(),
+                Some(json!(ok)),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "ftp://acme.com",
+            "acme",
+            "https://",
+            "acme .com",
+            "javascript:alert(1)",
+        ] {
+            assert!(parse_value(&spec, &json!(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(parse_value(&spec, &json!(" ")).unwrap(), None);
     }
 
     #[test]
