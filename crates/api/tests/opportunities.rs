@@ -699,7 +699,8 @@ async fn role_table_and_other_workspaces() {
     w.t.delete(&url, w.tok()).await.problem(404, "not_found");
 }
 
-/// Counts the aggregation and find calls that reach the store.
+/// Counts the aggregation and find calls that reach the store, and yields before reads and
+/// conditional writes so concurrent requests interleave there.
 #[derive(Debug, Default)]
 struct Counting {
     inner: MemoryStore,
@@ -716,6 +717,7 @@ impl DocumentStore for Counting {
         self.inner.insert_many(t, d, v).await
     }
     async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
+        tokio::task::yield_now().await;
         self.inner.get(t, d, id).await
     }
     async fn find(
@@ -759,6 +761,7 @@ impl DocumentStore for Counting {
         u: &Update,
         upsert: bool,
     ) -> Result<Option<Document>> {
+        tokio::task::yield_now().await;
         self.inner.find_one_and_update(t, d, f, u, upsert).await
     }
     async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
@@ -916,4 +919,47 @@ async fn kanban_columns_totals_and_bounds_with_one_aggregation() {
     w.t.get(&format!("{board}?perStage=0"), w.tok())
         .await
         .problem(422, "invalid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_moves_lose_no_history() {
+    let w = world_on(TestApp::with(
+        Storage::new(Arc::new(Counting::default())),
+        clianta_api::ApiConfig::default(),
+    ))
+    .await;
+    let d = w.create(json!({"title": "Deal", "value": 1})).await;
+    let id = d["_id"].as_str().unwrap().to_owned();
+    let mv = format!("{}/move", w.deal(&id));
+    let mv_to = |i: usize| w.t.patch(&mv, w.tok(), json!({"stageId": w.stage(i)}));
+    let (a, b, c, d2, e, f) =
+        tokio::join!(mv_to(1), mv_to(2), mv_to(3), mv_to(4), mv_to(5), mv_to(1));
+    // Each move either applied or gave up with 409 after colliding; none was lost silently.
+    for r in [a, b, c, d2, e, f] {
+        assert!(
+            r.status.as_u16() == 200 || r.status.as_u16() == 409,
+            "{}",
+            r.body
+        );
+    }
+    let now = w.t.get(&w.deal(&id), w.tok()).await.ok(200).clone();
+    let history = now["stageHistory"].as_array().unwrap();
+    let ev = events(&w.t, &w.ws, &id).await;
+    assert_eq!(ev.len(), history.len(), "one event per visit");
+    assert!(history.len() >= 2);
+    // The visits chain: every one but the last is closed, and the last is the current stage.
+    assert!(
+        history[..history.len() - 1]
+            .iter()
+            .all(|v| v["exitedAt"].is_string())
+    );
+    assert_eq!(history.last().unwrap()["stageId"], now["stageId"]);
+    let mut visited: Vec<String> = history
+        .iter()
+        .map(|v| v["stageId"].as_str().unwrap().to_owned())
+        .collect();
+    let mut logged: Vec<String> = ev.iter().map(|e| e.new_stage_id.to_string()).collect();
+    visited.sort();
+    logged.sort();
+    assert_eq!(visited, logged);
 }
