@@ -602,6 +602,16 @@ async fn move_writes_history_event_and_stamps_won_lost() {
         ev.last().unwrap().old_stage_name.as_deref(),
         Some("Negotiation")
     );
+
+    // Purging takes the deal's timeline with it; the stage-change log stays.
+    let scope = w.t.state.stores.workspace(w.ws.parse().unwrap());
+    let timeline = Filter::eq("opportunityId", id);
+    assert!(scope.repo::<Activity>().count(&timeline).await.unwrap() > 0);
+    w.t.delete(&format!("{}?purge=true", w.deal(id)), w.tok())
+        .await
+        .ok(204);
+    assert_eq!(scope.repo::<Activity>().count(&timeline).await.unwrap(), 0);
+    assert_eq!(events(&w.t, &w.ws, id).await.len(), ev.len());
 }
 
 #[tokio::test]
@@ -693,10 +703,50 @@ async fn role_table_and_other_workspaces() {
     .await
     .problem(422, "invalid");
 
-    // The owner deletes; then it is gone.
+    // Trash, restore and purge: owner and admins only.
+    w.t.post(&format!("{url}/restore"), m, json!({}))
+        .await
+        .problem(403, "forbidden");
+    w.t.delete(&format!("{url}?purge=true"), m)
+        .await
+        .problem(403, "forbidden");
     w.t.delete(&url, w.tok()).await.ok(204);
     w.t.get(&url, w.tok()).await.problem(404, "not_found");
     w.t.delete(&url, w.tok()).await.problem(404, "not_found");
+    w.t.patch(&url, w.tok(), json!({"title": "X"}))
+        .await
+        .problem(404, "not_found");
+    let list = w.t.get(&w.deals(), w.tok()).await.ok(200).clone();
+    assert!(
+        list["opportunities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["_id"] != d["_id"]),
+        "trashed deals are not listed"
+    );
+    let back =
+        w.t.post(&format!("{url}/restore"), w.tok(), json!({}))
+            .await
+            .ok(200)
+            .clone();
+    assert!(back.get("deletedAt").is_none());
+    w.t.get(&url, w.tok()).await.ok(200);
+    w.t.post(&format!("{their_url}/restore"), w.tok(), json!({}))
+        .await
+        .problem(404, "not_found");
+    w.t.delete(&format!("{their_url}?purge=true"), w.tok())
+        .await
+        .problem(404, "not_found");
+    w.t.delete(&format!("{url}?purge=true"), w.tok())
+        .await
+        .ok(204);
+    w.t.post(&format!("{url}/restore"), w.tok(), json!({}))
+        .await
+        .problem(404, "not_found");
+    w.t.delete(&format!("{url}?purge=true"), w.tok())
+        .await
+        .problem(404, "not_found");
 }
 
 /// Counts the aggregation and find calls that reach the store, and yields before reads and

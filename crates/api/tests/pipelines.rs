@@ -362,15 +362,18 @@ async fn stages_and_pipelines_in_use_are_kept_and_archive_moves_the_default() {
     .await
     .problem(409, "conflict");
 
-    t.delete(
-        &format!(
-            "/api/v1/workspaces/{ws}/opportunities/{}",
-            deal["_id"].as_str().unwrap()
-        ),
-        tok,
-    )
-    .await
-    .ok(204);
+    // A trashed deal can come back, so it still holds its stage; a purged one does not.
+    let deal_url = format!(
+        "/api/v1/workspaces/{ws}/opportunities/{}",
+        deal["_id"].as_str().unwrap()
+    );
+    t.delete(&deal_url, tok).await.ok(204);
+    t.delete(&format!("{}/{main_id}/stages/{stage}", base(&ws)), tok)
+        .await
+        .problem(409, "conflict");
+    t.delete(&format!("{deal_url}?purge=true"), tok)
+        .await
+        .ok(204);
     t.delete(&format!("{}/{main_id}/stages/{stage}", base(&ws)), tok)
         .await
         .ok(204);

@@ -36,6 +36,7 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
             delete_opportunity
         ))
         .routes(routes!(move_opportunity))
+        .routes(routes!(restore_opportunity))
 }
 
 /// Opportunities list 50 per page by default, as in the original.
@@ -438,14 +439,22 @@ pub async fn patch_opportunity(
     Ok(ApiJson(doc(&o)?))
 }
 
-/// Deletes a deal (its stage-change log stays).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PurgeParam {
+    /// `true` deletes for good (also from the trash), with the deal's timeline.
+    pub purge: Option<bool>,
+}
+
+/// Moves a deal to the trash (restorable), or with `purge=true` deletes it for good. Its
+/// stage-change log stays. Owner and admins only.
 #[utoipa::path(
     delete,
     path = "/api/v1/workspaces/{workspaceId}/opportunities/{opportunityId}",
     tag = "opportunities",
     security(("bearer" = [])),
     params(("workspaceId" = String, Path, description = "The workspace id"),
-        ("opportunityId" = String, Path, description = "The deal id")),
+        ("opportunityId" = String, Path, description = "The deal id"), PurgeParam),
     responses(
         (status = 204, description = "Deleted"),
         (status = 403, description = "The role may not delete deals", body = Problem,
@@ -455,12 +464,44 @@ pub async fn patch_opportunity(
     ),
 )]
 pub async fn delete_opportunity(
+    State(state): State<AppState>,
     member: Member,
     Path((_, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<PurgeParam>,
 ) -> ApiResult<StatusCode> {
     let scope = member.can(Resource::Deals, Action::Delete)?;
-    svc::delete(scope, parse_id(&id)?).await?;
+    let id = parse_id(&id)?;
+    if q.purge.unwrap_or(false) {
+        svc::purge(scope, id).await?;
+    } else {
+        svc::delete(scope, id, state.stores.clock().now()).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a deal out of the trash (a live one is returned unchanged). Owner and admins only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/opportunities/{opportunityId}/restore",
+    tag = "opportunities",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id"),
+        ("opportunityId" = String, Path, description = "The deal id")),
+    responses(
+        (status = 200, description = "The restored deal", body = OpportunityDoc),
+        (status = 403, description = "The role may not delete or restore deals", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace or deal", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn restore_opportunity(
+    member: Member,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<ApiJson<Document>> {
+    let scope = member.can(Resource::Deals, Action::Delete)?;
+    let o = svc::restore(scope, parse_id(&id)?).await?;
+    Ok(ApiJson(doc(&o)?))
 }
 
 /// Moves a deal to a stage: closes the open `stageHistory` visit, opens a new one, writes a

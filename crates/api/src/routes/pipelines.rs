@@ -197,14 +197,16 @@ fn parse_stage(id: &str) -> Result<StageId, Error> {
 /// text speaks of duplicate keys).
 fn in_use(e: Error, what: &str) -> ApiResult<Response> {
     match e {
-        Error::Conflict { key } if key == "pipelineId" || key == "stageId" => {
-            Ok(Problem::new(StatusCode::CONFLICT, "conflict", "Conflict")
-                .detail(format!(
-                    "Opportunities still use this {what}; move or delete them first."
-                ))
-                .field(key)
-                .into_response())
-        }
+        Error::Conflict { key } if key == "pipelineId" || key == "stageId" => Ok(Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+        )
+        .detail(format!(
+            "Opportunities (trashed ones too) still use this {what}; move or purge them first."
+        ))
+        .field(key)
+        .into_response()),
         other => Err(other.into()),
     }
 }

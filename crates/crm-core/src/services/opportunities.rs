@@ -592,9 +592,39 @@ pub async fn patch(
     scope.repo::<Opportunity>().update(id, &u).await
 }
 
-/// Hard delete; the stage-change log of the deal is kept.
-pub async fn delete(scope: &WorkspaceScope, id: OpportunityId) -> Result<()> {
-    get(scope, id).await?;
+/// Moves a live deal to the trash (`deletedAt`); it disappears from reads and lists but keeps
+/// its pipeline and stage in use until purged.
+pub async fn delete(scope: &WorkspaceScope, id: OpportunityId, now: Timestamp) -> Result<()> {
+    let live_one = Filter::eq("_id", idv(id)).and(live());
+    scope
+        .repo::<Opportunity>()
+        .find_one_and_update(&live_one, &Update::new().set("deletedAt", ts(now)), false)
+        .await?
+        .map(drop)
+        .ok_or(Error::NotFound)
+}
+
+/// Takes a deal out of the trash; a live one is returned unchanged.
+pub async fn restore(scope: &WorkspaceScope, id: OpportunityId) -> Result<Opportunity> {
+    let trashed = Filter::eq("_id", idv(id)).and(Filter::Ne("deletedAt".into(), Value::Null));
+    match scope
+        .repo::<Opportunity>()
+        .find_one_and_update(&trashed, &Update::new().unset("deletedAt"), false)
+        .await?
+    {
+        Some(o) => Ok(o),
+        None => get(scope, id).await,
+    }
+}
+
+/// Deletes a deal for good (live or trashed) with its timeline activities; its stage-change
+/// log stays for pipeline statistics.
+pub async fn purge(scope: &WorkspaceScope, id: OpportunityId) -> Result<()> {
+    scope.repo::<Opportunity>().get(id).await?;
+    scope
+        .repo::<Activity>()
+        .delete_many(&Filter::eq("opportunityId", idv(id)))
+        .await?;
     scope.repo::<Opportunity>().delete(id).await
 }
 

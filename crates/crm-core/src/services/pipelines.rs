@@ -269,7 +269,8 @@ pub async fn get(scope: &WorkspaceScope, id: PipelineId) -> Result<Pipeline> {
     scope.repo::<Pipeline>().get(id).await
 }
 
-/// Deals (of any status) that still sit in the pipeline, or in one stage of it.
+/// Deals (of any status, trashed ones too: they can be restored) that still sit in the
+/// pipeline, or in one stage of it.
 async fn deals_in(scope: &WorkspaceScope, id: PipelineId, stage: Option<StageId>) -> Result<u64> {
     let mut f = Filter::eq("pipelineId", id_value(id));
     if let Some(s) = stage {
