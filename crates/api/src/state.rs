@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crm_core::accounts::MailerHandle;
 use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub storage: Storage,
     pub stores: Stores,
     pub config: ApiConfig,
+    /// Account mails; logs them unless [`AppState::with_mailer`] sets a transport.
+    pub mailer: MailerHandle,
     signing_key: Arc<SigningKey>,
 }
 
@@ -51,8 +54,14 @@ impl AppState {
             storage,
             stores,
             config,
+            mailer: MailerHandle::default(),
             signing_key: Arc::default(),
         }
+    }
+
+    pub fn with_mailer(mut self, mailer: Arc<dyn crm_core::accounts::Mailer>) -> Self {
+        self.mailer = MailerHandle::new(mailer);
+        self
     }
 
     /// The access-token signing key: the configured secret, else the one kept in the store.

@@ -40,6 +40,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::list_members))
         .routes(routes!(workspaces::patch_member, workspaces::delete_member));
     // Each resource module registers its own routes.
+    let r = auth::routes(r);
+    let r = workspaces::routes(r);
     let r = contacts::routes(r);
     let r = companies::routes(r);
     let r = custom_fields::routes(r);

@@ -6,9 +6,10 @@ use std::collections::{HashMap, HashSet};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crm_core::accounts::membership;
 use crm_core::accounts::permissions::may_manage;
 use crm_core::accounts::{Action, Resource, Role};
+use crm_core::accounts::{Email, Mail, MailKind, invites, membership};
+use crm_core::entities::invite_link::{LinkRole, WorkspaceInviteLink};
 use crm_core::entities::project::Project;
 use crm_core::entities::team_member::{MemberStatus, TeamMember, TeamMemberId};
 use crm_core::entities::user::User;
@@ -16,6 +17,8 @@ use crm_core::{Error, Filter, FindOptions, ObjectId, SortKey, Update};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{AuthUser, Member};
 use crate::error::{ApiResult, Problem};
@@ -570,4 +573,351 @@ pub async fn delete_member(
         membership::forget(&state.stores, u, member.workspace_id()).await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Invites and the join link (the workspace, member and listing routes are registered in
+/// `routes/mod.rs`).
+pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    r.routes(routes!(create_invite))
+        .routes(routes!(revoke_invite))
+        .routes(routes!(get_invite))
+        .routes(routes!(accept_invite))
+        .routes(routes!(
+            create_invite_link,
+            get_invite_link,
+            delete_invite_link
+        ))
+        .routes(routes!(join))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateInvite {
+    pub email: String,
+    /// `admin`, `member` or `viewer`.
+    #[schema(value_type = RoleDoc)]
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteCreated {
+    /// The membership id (for revoking).
+    pub id: String,
+    pub email: String,
+    #[schema(value_type = RoleDoc)]
+    pub role: Role,
+    pub expires_at: String,
+    /// Also mailed. Shown once; only the invited email can accept it.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteView {
+    pub workspace_id: String,
+    pub workspace_name: String,
+    #[schema(value_type = RoleDoc)]
+    pub role: Role,
+    pub email: String,
+    pub expires_at: String,
+}
+
+fn canonical(t: Option<crm_core::Timestamp>) -> String {
+    t.map(|t| t.to_canonical()).unwrap_or_default()
+}
+
+/// Invites an email to the workspace (owner and admins). The invite is a pending member for
+/// 7 days; a removed member is re-invited in place.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/invites",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = CreateInvite,
+    responses(
+        (status = 201, description = "Invited", body = InviteCreated),
+        (status = 403, description = "The role may not invite, or not with this role",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace, or the caller is not a member",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already a member or invited (`email`)", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad email or role", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create_invite(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(req): ApiJson<CreateInvite>,
+) -> ApiResult<Response> {
+    let scope = member.can(Resource::Team, Action::Create)?;
+    let email = Email::parse(&req.email)?;
+    if req.role == Role::Owner {
+        return Err(Error::invalid("role", "must be admin, member or viewer").into());
+    }
+    if !may_manage(member.role, req.role) {
+        return Err(Error::Forbidden("your role may not grant this role".into()).into());
+    }
+    let (row, token) = invites::invite(
+        scope,
+        &state.stores,
+        &member.workspace,
+        member.user.id,
+        &email,
+        req.role,
+    )
+    .await?;
+    state
+        .mailer
+        .send_logged(Mail {
+            to: email.as_str().to_owned(),
+            kind: MailKind::Invite {
+                token: token.clone(),
+                workspace_name: member.workspace.name.clone(),
+                role: role_value(req.role)?
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+        })
+        .await;
+    let body = InviteCreated {
+        id: row.id.to_string(),
+        email: email.as_str().to_owned(),
+        role: row.role,
+        expires_at: canonical(row.invite_expires_at),
+        token,
+    };
+    Ok((StatusCode::CREATED, ApiJson(body)).into_response())
+}
+
+/// Withdraws a pending invite (owner and admins).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/workspaces/{workspaceId}/invites/{memberId}",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(
+        ("workspaceId" = String, Path, description = "The workspace id"),
+        ("memberId" = String, Path, description = "The pending membership id"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "The role may not revoke invites", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace or pending invite", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn revoke_invite(
+    member: Member,
+    Path((_, member_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let scope = member.can(Resource::Team, Action::Delete)?;
+    let id: TeamMemberId = member_id.parse().map_err(|_| Error::NotFound)?;
+    invites::revoke(scope, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What an invite is for; public, so the invitee can see it before logging in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/invites/{token}",
+    tag = "workspaces",
+    params(("token" = String, Path, description = "The invite token")),
+    responses(
+        (status = 200, description = "The invite", body = InviteView),
+        (status = 404, description = "Unknown, used, revoked or expired invite", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn get_invite(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> ApiResult<ApiJson<InviteView>> {
+    let (project, row) = invites::find_invite(&state.stores, &token).await?;
+    Ok(ApiJson(InviteView {
+        workspace_id: project.id.to_string(),
+        workspace_name: project.name,
+        role: row.role,
+        email: row.invite_email.unwrap_or_default(),
+        expires_at: canonical(row.invite_expires_at),
+    }))
+}
+
+/// Accepts an invite. The caller's email must be the invited one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/invites/{token}/accept",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("token" = String, Path, description = "The invite token")),
+    responses(
+        (status = 200, description = "Joined; the workspace", body = WorkspaceView),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 403, description = "The invite was sent to another email", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, used, revoked or expired invite", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "Already a member", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn accept_invite(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(token): Path<String>,
+) -> ApiResult<ApiJson<WorkspaceView>> {
+    let caller = state.stores.global::<User>().get(user.id).await?;
+    let (project, row) = invites::accept(&state.stores, &token, &caller).await?;
+    Ok(ApiJson(WorkspaceView::new(&project, row.role)))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateInviteLink {
+    /// `member` (default) or `viewer`.
+    #[serde(default)]
+    #[schema(value_type = String)]
+    pub role: LinkRole,
+    /// Days until the link stops working (1 to 365); none: it works until replaced or deleted.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InviteLinkView {
+    pub id: String,
+    /// `member` or `viewer`.
+    #[schema(value_type = String)]
+    pub role: LinkRole,
+    #[schema(required = true)]
+    pub expires_at: Option<String>,
+    pub usage_count: i64,
+    #[schema(required = true)]
+    pub created_at: Option<String>,
+    /// Only in the answer to the creation: the link stores just its hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+fn link_view(l: &WorkspaceInviteLink, token: Option<String>) -> InviteLinkView {
+    InviteLinkView {
+        id: l.id.to_string(),
+        role: l.role,
+        expires_at: l.expires_at.map(|t| t.to_canonical()),
+        usage_count: l.usage_count,
+        created_at: l.created_at.map(|t| t.to_canonical()),
+        token,
+    }
+}
+
+/// Creates the workspace's join link; the previous one stops working (one active link).
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/invite-link",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = CreateInviteLink,
+    responses(
+        (status = 201, description = "Created, with its token (shown once)", body = InviteLinkView),
+        (status = 403, description = "The role may not manage links", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace, or the caller is not a member",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad role or expiry", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn create_invite_link(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(req): ApiJson<CreateInviteLink>,
+) -> ApiResult<Response> {
+    let scope = member.can(Resource::Team, Action::Create)?;
+    let expires_at = match req.expires_in_days {
+        None => None,
+        Some(d) if (1..=365).contains(&d) => {
+            Some(state.stores.clock().now().plus_seconds(d * 24 * 3600))
+        }
+        Some(_) => return Err(Error::invalid("expiresInDays", "must be 1 to 365").into()),
+    };
+    let (link, token) = invites::create_link(scope, member.user.id, req.role, expires_at).await?;
+    Ok((StatusCode::CREATED, ApiJson(link_view(&link, Some(token)))).into_response())
+}
+
+/// The active join link (without its token).
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{workspaceId}/invite-link",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    responses(
+        (status = 200, description = "The active link", body = InviteLinkView),
+        (status = 403, description = "The role may not manage links", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No active link, no such workspace, or not a member",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn get_invite_link(member: Member) -> ApiResult<ApiJson<InviteLinkView>> {
+    let scope = member.can(Resource::Team, Action::Create)?;
+    let link = invites::active_link(scope).await?.ok_or(Error::NotFound)?;
+    Ok(ApiJson(link_view(&link, None)))
+}
+
+/// Deactivates the join link.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/workspaces/{workspaceId}/invite-link",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 403, description = "The role may not manage links", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No active link, no such workspace, or not a member",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn delete_invite_link(member: Member) -> ApiResult<StatusCode> {
+    let scope = member.can(Resource::Team, Action::Delete)?;
+    if !invites::deactivate_links(scope).await? {
+        return Err(Error::NotFound.into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Joins a workspace through its link, with the link's role.
+#[utoipa::path(
+    post,
+    path = "/api/v1/join/{token}",
+    tag = "workspaces",
+    security(("bearer" = [])),
+    params(("token" = String, Path, description = "The link token")),
+    responses(
+        (status = 200, description = "Joined; the workspace", body = WorkspaceView),
+        (status = 401, description = "Not logged in", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "Unknown, replaced, deleted or expired link", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "Already the owner or a member", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn join(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(token): Path<String>,
+) -> ApiResult<ApiJson<WorkspaceView>> {
+    let (project, role) = invites::join(&state.stores, &token, user.id).await?;
+    Ok(ApiJson(WorkspaceView::new(&project, role)))
 }

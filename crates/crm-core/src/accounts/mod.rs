@@ -2,15 +2,20 @@
 //! settings, and the workspace role table.
 
 pub mod email;
+pub mod invites;
+pub mod mail;
 pub mod membership;
+pub mod otp;
 pub mod password;
 pub mod permissions;
 pub mod session;
 pub mod settings;
+pub mod tokens;
 
 use crate::schema::EntityDef;
 
 pub use email::Email;
+pub use mail::{LogMailer, Mail, MailKind, Mailer, MailerHandle};
 pub use membership::Membership;
 pub use password::{Password, PasswordCheck, hash_password, verify_dummy, verify_password};
 pub use permissions::{Action, Resource, Role, allows};
@@ -23,6 +28,7 @@ pub fn entities() -> Vec<&'static EntityDef> {
         &session::SESSION,
         &settings::SETTING,
         &membership::MEMBERSHIP,
+        &otp::OTP_SEND,
     ]
 }
 
