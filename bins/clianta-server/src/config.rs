@@ -33,9 +33,27 @@ const KEYS: &[&str] = &[
     "shutdown_grace_secs",
     "jwt_secret",
     "require_email_verification",
+    "mail_transport",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
 ];
+
+/// How account mails leave the server (`CLIANTA_MAIL_TRANSPORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Mails are only logged (recipient and subject; their secrets at `debug`).
+    Log,
+}
+
+impl MailTransport {
+    /// Whether mails reach their recipients; only then can verification be required by default.
+    pub fn delivers(self) -> bool {
+        match self {
+            Self::Log => false,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -59,7 +77,9 @@ struct RawConfig {
     shutdown_grace_secs: u64,
     /// Empty: generate one and keep it in the store.
     jwt_secret: String,
-    require_email_verification: bool,
+    /// Unset: required exactly when the mail transport delivers.
+    require_email_verification: Option<bool>,
+    mail_transport: MailTransport,
     access_token_ttl_secs: u64,
     refresh_token_ttl_secs: u64,
 }
@@ -79,7 +99,8 @@ impl Default for RawConfig {
             connect_timeout_secs: 30,
             shutdown_grace_secs: 30,
             jwt_secret: String::new(),
-            require_email_verification: auth.require_email_verification,
+            require_email_verification: None,
+            mail_transport: MailTransport::Log,
             access_token_ttl_secs: auth.access_token_ttl.as_secs(),
             refresh_token_ttl_secs: auth.refresh_token_ttl.as_secs(),
         }
@@ -312,7 +333,9 @@ impl TryFrom<RawConfig> for Config {
                 request_timeout: Duration::from_secs(raw.request_timeout_secs),
                 auth: AuthConfig {
                     jwt_secret,
-                    require_email_verification: raw.require_email_verification,
+                    require_email_verification: raw
+                        .require_email_verification
+                        .unwrap_or(raw.mail_transport.delivers()),
                     access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
                     refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl_secs),
                 },
@@ -421,6 +444,11 @@ mod tests {
             jail.set_env("CLIANTA_LOG_FORMAT", "xml");
             assert!(load().is_err());
             jail.set_env("CLIANTA_LOG_FORMAT", "json");
+
+            // Only the log transport exists yet.
+            jail.set_env("CLIANTA_MAIL_TRANSPORT", "smtp");
+            assert!(load().unwrap_err().to_string().contains("smtp"));
+            jail.set_env("CLIANTA_MAIL_TRANSPORT", "log");
 
             jail.set_env("CLIANTA_LOG", "info,=[");
             assert!(load().unwrap_err().to_string().contains("log filter"));
