@@ -8,7 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use clianta_api::{ApiConfig, AuthConfig, JwtSecret};
+use clianta_api::{ApiConfig, AuthConfig, IdempotencyConfig, JwtSecret, RateLimitConfig};
+use crm_core::services::ratelimit::Limit;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,14 @@ const KEYS: &[&str] = &[
     "mail_transport",
     "access_token_ttl_secs",
     "refresh_token_ttl_secs",
+    "rate_limit_enabled",
+    "rate_limit_window_secs",
+    "rate_limit_per_credential",
+    "rate_limit_per_workspace",
+    "rate_limit_auth",
+    "rate_limit_auth_window_secs",
+    "rate_limit_trust_forwarded_for",
+    "idempotency_max_response_bytes",
 ];
 
 /// How account mails leave the server (`CLIANTA_MAIL_TRANSPORT`).
@@ -82,6 +91,14 @@ struct RawConfig {
     mail_transport: MailTransport,
     access_token_ttl_secs: u64,
     refresh_token_ttl_secs: u64,
+    rate_limit_enabled: bool,
+    rate_limit_window_secs: u64,
+    rate_limit_per_credential: u64,
+    rate_limit_per_workspace: u64,
+    rate_limit_auth: u64,
+    rate_limit_auth_window_secs: u64,
+    rate_limit_trust_forwarded_for: bool,
+    idempotency_max_response_bytes: usize,
 }
 
 impl Default for RawConfig {
@@ -103,6 +120,14 @@ impl Default for RawConfig {
             mail_transport: MailTransport::Log,
             access_token_ttl_secs: auth.access_token_ttl.as_secs(),
             refresh_token_ttl_secs: auth.refresh_token_ttl.as_secs(),
+            rate_limit_enabled: api.rate_limit.enabled,
+            rate_limit_window_secs: api.rate_limit.per_credential.window_secs,
+            rate_limit_per_credential: api.rate_limit.per_credential.max,
+            rate_limit_per_workspace: api.rate_limit.per_workspace.max,
+            rate_limit_auth: api.rate_limit.auth.max,
+            rate_limit_auth_window_secs: api.rate_limit.auth.window_secs,
+            rate_limit_trust_forwarded_for: api.rate_limit.trust_forwarded_for,
+            idempotency_max_response_bytes: api.idempotency.max_response_bytes,
         }
     }
 }
@@ -312,6 +337,9 @@ impl TryFrom<RawConfig> for Config {
         if raw.access_token_ttl_secs == 0 || raw.refresh_token_ttl_secs == 0 {
             bail!("access_token_ttl_secs and refresh_token_ttl_secs must be above 0");
         }
+        if raw.rate_limit_window_secs == 0 || raw.rate_limit_auth_window_secs == 0 {
+            bail!("rate_limit_window_secs and rate_limit_auth_window_secs must be above 0");
+        }
         // The value is never echoed: it is a secret.
         let jwt_secret = match raw.jwt_secret.as_str() {
             "" => None,
@@ -338,6 +366,22 @@ impl TryFrom<RawConfig> for Config {
                         .unwrap_or(raw.mail_transport.delivers()),
                     access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
                     refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl_secs),
+                },
+                rate_limit: RateLimitConfig {
+                    enabled: raw.rate_limit_enabled,
+                    per_credential: Limit::new(
+                        raw.rate_limit_per_credential,
+                        raw.rate_limit_window_secs,
+                    ),
+                    per_workspace: Limit::new(
+                        raw.rate_limit_per_workspace,
+                        raw.rate_limit_window_secs,
+                    ),
+                    auth: Limit::new(raw.rate_limit_auth, raw.rate_limit_auth_window_secs),
+                    trust_forwarded_for: raw.rate_limit_trust_forwarded_for,
+                },
+                idempotency: IdempotencyConfig {
+                    max_response_bytes: raw.idempotency_max_response_bytes,
                 },
                 ..ApiConfig::default()
             },
@@ -399,7 +443,11 @@ mod tests {
             jail.set_env("CLIANTA_MIGRATE_ON_START", "true");
             jail.set_env("CLIANTA_LOG", "warn,clianta_api=debug");
             jail.set_env("CLIANTA_REQUEST_TIMEOUT_SECS", "5");
+            jail.set_env("CLIANTA_RATE_LIMIT_ENABLED", "false");
+            jail.set_env("CLIANTA_RATE_LIMIT_AUTH", "5");
             let c = load()?;
+            assert!(!c.api.rate_limit.enabled);
+            assert_eq!(c.api.rate_limit.auth, Limit::new(5, 900));
             assert_eq!(c.listen, "127.0.0.1:7000".parse().unwrap());
             assert_eq!(c.storage, StorageUri::Sqlite("/tmp/x.db".into()));
             assert!(c.migrate_on_start);

@@ -104,6 +104,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let stopping = Arc::new(Notify::new());
     let notify = stopping.clone();
+    // The peer address is what the rate limits key anonymous callers on.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         notify.notify_one();

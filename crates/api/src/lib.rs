@@ -3,9 +3,12 @@
 
 pub mod auth;
 mod error;
+pub mod etag;
 pub mod extract;
+pub mod idempotency;
 pub mod listing;
 mod middleware;
+pub mod ratelimit;
 pub mod routes;
 mod state;
 
@@ -16,7 +19,9 @@ use axum::{Extension, Router};
 pub use auth::{AuthConfig, AuthUser, JwtSecret, Member};
 pub use error::{ApiError, ApiResult, PROBLEM_JSON, Problem};
 pub use extract::{ApiJson, ApiQuery};
+pub use idempotency::IdempotencyConfig;
 pub use middleware::REQUEST_ID;
+pub use ratelimit::RateLimitConfig;
 pub use state::{ApiConfig, AppState};
 
 #[derive(utoipa::OpenApi)]
@@ -63,8 +68,8 @@ pub fn router(state: AppState) -> Router {
     let app = routes
         .fallback(middleware::fallback)
         .layer(Extension(Arc::new(doc)))
-        .with_state(state);
-    middleware::apply(app, &config)
+        .with_state(state.clone());
+    middleware::apply(middleware::shared_limits(app, state), &config)
 }
 
 /// The OpenAPI document [`router`] serves at `/api/v1/openapi.json`.

@@ -17,7 +17,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
 
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::state::ApiConfig;
+use crate::state::{ApiConfig, AppState};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -48,6 +48,22 @@ pub fn apply(router: Router, config: &ApiConfig) -> Router {
             .layer(DefaultBodyLimit::max(config.body_limit))
             .layer(RequestBodyLimitLayer::new(config.body_limit)),
     )
+}
+
+/// The layers whose state lives in the store: rate limits (outermost, so a limited request costs
+/// nothing more), then idempotency, then ETag/If-Match (whose check reads through `routes`).
+pub fn shared_limits(routes: Router, state: AppState) -> Router {
+    routes
+        .clone()
+        .layer(middleware::from_fn_with_state(routes, crate::etag::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state,
+            crate::ratelimit::layer,
+        ))
 }
 
 async fn drop_bad_request_id(mut req: Request) -> Request {

@@ -8,6 +8,8 @@ use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
 use crate::auth::{AuthConfig, SigningKey};
+use crate::idempotency::IdempotencyConfig;
+use crate::ratelimit::RateLimitConfig;
 
 /// Limits the HTTP layer enforces; the server fills them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +21,8 @@ pub struct ApiConfig {
     /// Longest `/ready` waits for the storage ping.
     pub ready_timeout: Duration,
     pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub idempotency: IdempotencyConfig,
 }
 
 impl Default for ApiConfig {
@@ -28,6 +32,8 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             ready_timeout: Duration::from_secs(2),
             auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            idempotency: IdempotencyConfig::default(),
         }
     }
 }

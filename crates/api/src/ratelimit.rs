@@ -1,0 +1,164 @@
+//! Request rate limits, counted in the store (`crm_core::services::ratelimit`) so every server
+//! process over the same store enforces the same budget.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use crm_core::ObjectId;
+use crm_core::services::ratelimit::{self, Decision, Limit};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Limits per fixed window; see docs/CONFIGURATION.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// Off: no counting at all (benchmarks, tests of other features).
+    pub enabled: bool,
+    /// Per caller: the user of a valid bearer token, else the client IP.
+    pub per_credential: Limit,
+    /// Per workspace in the path, counted only for requests its members made.
+    pub per_workspace: Limit,
+    /// `POST /api/v1/auth/login` and `/register`, per client IP and per email.
+    pub auth: Limit,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind one trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_credential: Limit::new(1000, 300),
+            per_workspace: Limit::new(5000, 300),
+            auth: Limit::new(20, 900),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::default()
+        }
+    }
+}
+
+const AUTH_PATHS: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/register"];
+
+fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for
+        && let Some(ip) = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok())
+    {
+        return ip.to_string();
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+/// The workspace id of `/api/v1/workspaces/{id}...`, when it is a well-formed id.
+fn workspace_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/api/v1/workspaces/")?;
+    let id = rest.split('/').next()?;
+    id.parse::<ObjectId>().is_ok().then_some(id)
+}
+
+#[derive(serde::Deserialize)]
+struct EmailOnly {
+    email: Option<String>,
+}
+
+/// The caller as the limits and idempotency keys see it. A valid token is verified once here
+/// and left in the extensions for the handler.
+pub(crate) async fn credential(parts: &mut Parts, state: &AppState) -> String {
+    match AuthUser::from_request_parts(parts, state).await {
+        Ok(u) => format!("user:{}", u.id),
+        Err(_) => format!(
+            "ip:{}",
+            client_ip(parts, state.config.rate_limit.trust_forwarded_for)
+        ),
+    }
+}
+
+fn limited(retry_after_secs: u64) -> Response {
+    ApiError::TooManyRequests {
+        retry_after_secs: Some(retry_after_secs),
+    }
+    .into_response()
+}
+
+/// Counts the request against its buckets; 429 with `Retry-After` over a limit. A store failure
+/// lets the request through (logged): the limiter must not take the API down with it.
+pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let cfg = state.config.rate_limit;
+    let path = req.uri().path();
+    if !cfg.enabled || !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+        return next.run(req).await;
+    }
+    let store = &*state.storage.docs;
+    let now = state.stores.clock().now();
+    let (mut parts, mut body) = req.into_parts();
+    let mut buckets = Vec::with_capacity(3);
+    if parts.method == Method::POST && AUTH_PATHS.contains(&parts.uri.path()) {
+        let ip = client_ip(&parts, cfg.trust_forwarded_for);
+        buckets.push((format!("auth-ip:{ip}"), cfg.auth));
+        let Ok(bytes) = to_bytes(body, state.config.body_limit).await else {
+            return ApiError::PayloadTooLarge.into_response();
+        };
+        if let Some(email) = serde_json::from_slice::<EmailOnly>(&bytes)
+            .ok()
+            .and_then(|b| b.email)
+        {
+            buckets.push((
+                format!("auth-email:{}", email.trim().to_lowercase()),
+                cfg.auth,
+            ));
+        }
+        body = Body::from(bytes);
+    }
+    buckets.push((credential(&mut parts, &state).await, cfg.per_credential));
+    for (bucket, limit) in &buckets {
+        match ratelimit::hit(store, bucket, *limit, now).await {
+            Ok(Decision::Allowed { .. }) => {}
+            Ok(Decision::Limited { retry_after_secs }) => return limited(retry_after_secs),
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable; request let through");
+                return next.run(Request::from_parts(parts, body)).await;
+            }
+        }
+    }
+    // Anyone can name any workspace, so only its members' requests are counted against it,
+    // after the fact; the check before is a read, so outsiders cannot exhaust its budget.
+    let Some(ws) = workspace_of(parts.uri.path()).map(|w| format!("ws:{w}")) else {
+        return next.run(Request::from_parts(parts, body)).await;
+    };
+    match ratelimit::peek(store, &ws, cfg.per_workspace, now).await {
+        Ok(Decision::Limited { retry_after_secs }) => return limited(retry_after_secs),
+        Ok(Decision::Allowed { .. }) => {}
+        Err(e) => tracing::warn!(error = %e, "rate limiter unavailable; request let through"),
+    }
+    let res = next.run(Request::from_parts(parts, body)).await;
+    let outsider = matches!(
+        res.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+    );
+    if !outsider && let Err(e) = ratelimit::hit(store, &ws, cfg.per_workspace, now).await {
+        tracing::warn!(error = %e, "rate limiter unavailable");
+    }
+    res
+}
