@@ -3,8 +3,12 @@
 //! Seeds contacts in several workspaces on each adapter and prints ops/s and p50/p99 latency for
 //! insert, get by id, a filtered sorted page, count, and cursor paging deep into one big
 //! workspace. Figures are printed, never asserted: speed is shown, not tested.
+//!
+//! HTTP benchmark: `cargo run --release -p clianta-bench -- http [options]` (see `http.rs`).
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
+
+mod http;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,7 +52,7 @@ impl Default for Options {
     }
 }
 
-const USAGE: &str = "usage: clianta-bench storage [--adapters memory,sqlite,mongo] [--contacts N] \
+const USAGE: &str = "usage: clianta-bench http [options] | clianta-bench storage [--adapters memory,sqlite,mongo] [--contacts N] \
 [--workspaces W] [--ops N] [--deep N] [--deep-pages P] [--page-size S] [--mongo-uri URI] \
 [--mongo-contacts N] [--sqlite-path FILE]";
 
@@ -358,6 +362,15 @@ async fn deep_paging(adapter: &str, storage: &Storage, stores: &Stores, o: &Opti
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("http", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        return match http::run(rest).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("http: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let o = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
