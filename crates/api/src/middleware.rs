@@ -55,7 +55,10 @@ pub fn apply(router: Router, config: &ApiConfig) -> Router {
 pub fn shared_limits(routes: Router, state: AppState) -> Router {
     routes
         .clone()
-        .layer(middleware::from_fn_with_state(routes, crate::etag::layer))
+        .layer(middleware::from_fn_with_state(
+            (routes, state.clone()),
+            crate::etag::layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::layer,
