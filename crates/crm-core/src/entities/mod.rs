@@ -50,6 +50,8 @@ pub fn all() -> Vec<&'static EntityDef> {
         &stage_change_event::STAGE_CHANGE_EVENT,
     ];
     defs.extend(crate::accounts::entities());
+    defs.extend(crate::services::ratelimit::entities());
+    defs.extend(crate::services::idempotency::entities());
     defs
 }
 
