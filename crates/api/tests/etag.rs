@@ -7,109 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, router};
-use common::{Account, Resp, TestApp, TestClock};
-use crm_core::{
-    Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
-    Storage, Tenant, Update,
-};
+use common::{Account, Resp, SlowStore, TestApp, TestClock};
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
-
-/// The memory store, pausing before every operation so concurrent requests interleave between
-/// their reads and writes (as they would over a network store).
-#[derive(Debug)]
-struct Slow(Arc<MemoryStore>);
-
-async fn pause() {
-    tokio::time::sleep(Duration::from_millis(2)).await;
-}
-
-#[async_trait]
-impl DocumentStore for Slow {
-    async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
-        pause().await;
-        self.0.insert(t, d, doc).await
-    }
-    async fn insert_many(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        docs: Vec<Document>,
-    ) -> Result<u64> {
-        pause().await;
-        self.0.insert_many(t, d, docs).await
-    }
-    async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
-        pause().await;
-        self.0.get(t, d, id).await
-    }
-    async fn find(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        o: &FindOptions,
-    ) -> Result<Vec<Document>> {
-        pause().await;
-        self.0.find(t, d, f, o).await
-    }
-    async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        pause().await;
-        self.0.count(t, d, f).await
-    }
-    async fn update_one(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        id: ObjectId,
-        u: &Update,
-    ) -> Result<Document> {
-        pause().await;
-        self.0.update_one(t, d, id, u).await
-    }
-    async fn update_many(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-    ) -> Result<u64> {
-        pause().await;
-        self.0.update_many(t, d, f, u).await
-    }
-    async fn find_one_and_update(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-        upsert: bool,
-    ) -> Result<Option<Document>> {
-        pause().await;
-        self.0.find_one_and_update(t, d, f, u, upsert).await
-    }
-    async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
-        pause().await;
-        self.0.delete_one(t, d, id).await
-    }
-    async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        pause().await;
-        self.0.delete_many(t, d, f).await
-    }
-    async fn aggregate(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        g: &GroupBy,
-    ) -> Result<Vec<GroupRow>> {
-        pause().await;
-        self.0.aggregate(t, d, g).await
-    }
-}
 
 async fn with_if_match(
     t: &TestApp,
@@ -251,10 +154,7 @@ async fn companies_carry_etags_and_honour_if_match() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writes_with_one_tag_let_exactly_one_through() {
     let mem = Arc::new(MemoryStore::new());
-    let storage = Storage {
-        docs: Arc::new(Slow(mem.clone())),
-        admin: mem,
-    };
+    let storage = SlowStore::storage(mem, Duration::from_millis(2));
     // The system clock: each write stamps a later `updatedAt`.
     let state = AppState::new(storage, ApiConfig::default());
     let t = Arc::new(TestApp {

@@ -12,110 +12,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use clianta_api::ApiConfig;
-use common::{Account, TestApp};
+use common::{Account, SlowStore, TestApp};
 use crm_core::accounts::{Role, membership};
 use crm_core::entities::contact::Contact;
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{
-    Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
-    Storage, Tenant, Update, UserId, WorkspaceId,
-};
+use crm_core::{UserId, WorkspaceId};
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
-
-/// The memory store, pausing before every operation so concurrent requests interleave between
-/// their reads and writes (as they would over a network store).
-#[derive(Debug)]
-struct Slow(Arc<MemoryStore>);
-
-async fn pause() {
-    tokio::time::sleep(Duration::from_millis(2)).await;
-}
-
-#[async_trait]
-impl DocumentStore for Slow {
-    async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
-        pause().await;
-        self.0.insert(t, d, doc).await
-    }
-    async fn insert_many(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        docs: Vec<Document>,
-    ) -> Result<u64> {
-        pause().await;
-        self.0.insert_many(t, d, docs).await
-    }
-    async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
-        pause().await;
-        self.0.get(t, d, id).await
-    }
-    async fn find(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        o: &FindOptions,
-    ) -> Result<Vec<Document>> {
-        pause().await;
-        self.0.find(t, d, f, o).await
-    }
-    async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        pause().await;
-        self.0.count(t, d, f).await
-    }
-    async fn update_one(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        id: ObjectId,
-        u: &Update,
-    ) -> Result<Document> {
-        pause().await;
-        self.0.update_one(t, d, id, u).await
-    }
-    async fn update_many(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-    ) -> Result<u64> {
-        pause().await;
-        self.0.update_many(t, d, f, u).await
-    }
-    async fn find_one_and_update(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-        upsert: bool,
-    ) -> Result<Option<Document>> {
-        pause().await;
-        self.0.find_one_and_update(t, d, f, u, upsert).await
-    }
-    async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
-        pause().await;
-        self.0.delete_one(t, d, id).await
-    }
-    async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        pause().await;
-        self.0.delete_many(t, d, f).await
-    }
-    async fn aggregate(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        g: &GroupBy,
-    ) -> Result<Vec<GroupRow>> {
-        pause().await;
-        self.0.aggregate(t, d, g).await
-    }
-}
 
 async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
     let ws: WorkspaceId = ws.parse().unwrap();
@@ -274,10 +178,7 @@ async fn crud_numbers_and_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_get_gapless_unique_numbers() {
     let mem = Arc::new(MemoryStore::new());
-    let storage = Storage {
-        docs: Arc::new(Slow(mem.clone())),
-        admin: mem,
-    };
+    let storage = SlowStore::storage(mem, Duration::from_millis(2));
     let t = Arc::new(TestApp::with(storage, ApiConfig::default()));
     let ann = t.register("ann@example.com").await;
     let ws = t.workspace(&ann, "Busy desk").await;

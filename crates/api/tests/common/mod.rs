@@ -3,12 +3,18 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, PROBLEM_JSON, router};
-use crm_core::{Clock, Storage, Timestamp};
+use crm_core::{
+    Clock, Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId,
+    Result, Storage, Tenant, Timestamp, Update,
+};
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
 use tower::ServiceExt;
@@ -179,5 +185,114 @@ impl Resp {
     pub fn ok(&self, status: u16) -> &Value {
         assert_eq!(self.status.as_u16(), status, "{}", self.body);
         &self.body
+    }
+}
+
+/// The memory store, pausing before every operation so concurrent requests interleave between
+/// their reads and writes (as they would over a network store).
+#[derive(Debug)]
+pub struct SlowStore {
+    inner: Arc<MemoryStore>,
+    pause: Duration,
+}
+
+impl SlowStore {
+    pub fn new(inner: Arc<MemoryStore>, pause: Duration) -> Self {
+        Self { inner, pause }
+    }
+
+    /// Storage whose documents go through a `SlowStore` over `mem` (admin calls go straight).
+    pub fn storage(mem: Arc<MemoryStore>, pause: Duration) -> Storage {
+        Storage {
+            docs: Arc::new(Self::new(mem.clone(), pause)),
+            admin: mem,
+        }
+    }
+
+    async fn pause(&self) {
+        tokio::time::sleep(self.pause).await;
+    }
+}
+
+#[async_trait]
+impl DocumentStore for SlowStore {
+    async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
+        self.pause().await;
+        self.inner.insert(t, d, doc).await
+    }
+    async fn insert_many(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        docs: Vec<Document>,
+    ) -> Result<u64> {
+        self.pause().await;
+        self.inner.insert_many(t, d, docs).await
+    }
+    async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
+        self.pause().await;
+        self.inner.get(t, d, id).await
+    }
+    async fn find(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        o: &FindOptions,
+    ) -> Result<Vec<Document>> {
+        self.pause().await;
+        self.inner.find(t, d, f, o).await
+    }
+    async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
+        self.pause().await;
+        self.inner.count(t, d, f).await
+    }
+    async fn update_one(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        id: ObjectId,
+        u: &Update,
+    ) -> Result<Document> {
+        self.pause().await;
+        self.inner.update_one(t, d, id, u).await
+    }
+    async fn update_many(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+    ) -> Result<u64> {
+        self.pause().await;
+        self.inner.update_many(t, d, f, u).await
+    }
+    async fn find_one_and_update(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        self.pause().await;
+        self.inner.find_one_and_update(t, d, f, u, upsert).await
+    }
+    async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
+        self.pause().await;
+        self.inner.delete_one(t, d, id).await
+    }
+    async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
+        self.pause().await;
+        self.inner.delete_many(t, d, f).await
+    }
+    async fn aggregate(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        g: &GroupBy,
+    ) -> Result<Vec<GroupRow>> {
+        self.pause().await;
+        self.inner.aggregate(t, d, g).await
     }
 }
