@@ -9,23 +9,16 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use clianta_api::ApiConfig;
-use common::{Account, TestApp};
+use common::{Account, SlowStore, TestApp};
 use crm_core::accounts::{Role, membership};
 use crm_core::entities::contact::Contact;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::store::AppliedMigration;
-use crm_core::{
-    Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
-    Storage, StoreAdmin, Tenant, Update, UserId, WorkspaceId,
-};
+use crm_core::{Filter, ObjectId, Storage, UserId, WorkspaceId};
 use serde_json::{Value, json};
-use storage_memory::MemoryStore;
 
 fn contacts(ws: &str) -> String {
     format!("/api/v1/workspaces/{ws}/contacts")
@@ -840,157 +833,9 @@ async fn bulk_delete_and_tags() {
     assert_eq!(r.ok(200)["matched"], 0);
 }
 
-/// Counts reads per collection, to show that an expansion costs one query per page.
-#[derive(Debug)]
-struct Counting {
-    inner: MemoryStore,
-    reads: Mutex<HashMap<(&'static str, &'static str), u64>>,
-}
-
-impl Counting {
-    fn hit(&self, op: &'static str, def: &EntityDef) {
-        *self
-            .reads
-            .lock()
-            .unwrap()
-            .entry((op, def.collection))
-            .or_default() += 1;
-    }
-    fn reads_of(&self, collection: &str) -> Vec<(&'static str, u64)> {
-        let mut v: Vec<_> = self
-            .reads
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|((_, c), _)| *c == collection)
-            .map(|((op, _), n)| (*op, *n))
-            .collect();
-        v.sort_unstable();
-        v
-    }
-    fn reset(&self) {
-        self.reads.lock().unwrap().clear();
-    }
-}
-
-#[async_trait]
-impl DocumentStore for Counting {
-    async fn insert(&self, t: Tenant, def: &'static EntityDef, doc: Document) -> Result<Document> {
-        self.inner.insert(t, def, doc).await
-    }
-    async fn insert_many(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        docs: Vec<Document>,
-    ) -> Result<u64> {
-        self.inner.insert_many(t, def, docs).await
-    }
-    async fn get(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<Document> {
-        self.hit("get", def);
-        self.inner.get(t, def, id).await
-    }
-    async fn find(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        filter: &Filter,
-        opts: &FindOptions,
-    ) -> Result<Vec<Document>> {
-        self.hit("find", def);
-        self.inner.find(t, def, filter, opts).await
-    }
-    async fn count(&self, t: Tenant, def: &'static EntityDef, filter: &Filter) -> Result<u64> {
-        self.hit("count", def);
-        self.inner.count(t, def, filter).await
-    }
-    async fn update_one(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        id: ObjectId,
-        update: &Update,
-    ) -> Result<Document> {
-        self.inner.update_one(t, def, id, update).await
-    }
-    async fn update_many(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        filter: &Filter,
-        update: &Update,
-    ) -> Result<u64> {
-        self.inner.update_many(t, def, filter, update).await
-    }
-    async fn find_one_and_update(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        filter: &Filter,
-        update: &Update,
-        upsert: bool,
-    ) -> Result<Option<Document>> {
-        self.inner
-            .find_one_and_update(t, def, filter, update, upsert)
-            .await
-    }
-    async fn delete_one(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<()> {
-        self.inner.delete_one(t, def, id).await
-    }
-    async fn delete_many(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        filter: &Filter,
-    ) -> Result<u64> {
-        self.inner.delete_many(t, def, filter).await
-    }
-    async fn aggregate(
-        &self,
-        t: Tenant,
-        def: &'static EntityDef,
-        group: &GroupBy,
-    ) -> Result<Vec<GroupRow>> {
-        self.inner.aggregate(t, def, group).await
-    }
-}
-
-#[async_trait]
-impl StoreAdmin for Counting {
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    async fn ensure_schema(&self, defs: &[&'static EntityDef]) -> Result<()> {
-        self.inner.ensure_schema(defs).await
-    }
-    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>> {
-        self.inner.applied_migrations().await
-    }
-    async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
-        self.inner.record_migration(m).await
-    }
-    async fn forget_migration(&self, version: u32) -> Result<()> {
-        self.inner.forget_migration(version).await
-    }
-    async fn update_all_tenants(
-        &self,
-        def: &'static EntityDef,
-        filter: &Filter,
-        update: &Update,
-    ) -> Result<u64> {
-        self.inner.update_all_tenants(def, filter, update).await
-    }
-    fn backend(&self) -> &'static str {
-        "counting"
-    }
-}
-
 #[tokio::test]
 async fn expand_company_reads_the_page_companies_in_one_query() {
-    let store = Arc::new(Counting {
-        inner: MemoryStore::new(),
-        reads: Mutex::default(),
-    });
+    let store = Arc::new(SlowStore::counting());
     let w = world_with(TestApp::with(
         Storage::new(store.clone()),
         ApiConfig::default(),

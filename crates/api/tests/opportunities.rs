@@ -10,23 +10,16 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
-use common::{Account, TestApp};
+use common::{Account, SlowStore, TestApp};
 use crm_core::accounts::{Role, membership};
 use crm_core::entities::activity::{Activity, ActivityType};
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::stage_change_event::StageChangeEvent;
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::store::AppliedMigration;
-use crm_core::{
-    Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
-    SortKey, Storage, StoreAdmin, Tenant, Update, UserId, WorkspaceId,
-};
+use crm_core::{Filter, FindOptions, ObjectId, SortKey, Storage, UserId, WorkspaceId};
 use serde_json::{Value, json};
-use storage_memory::MemoryStore;
 
 async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
     let ws: WorkspaceId = ws.parse().unwrap();
@@ -749,121 +742,9 @@ async fn role_table_and_other_workspaces() {
         .problem(404, "not_found");
 }
 
-/// Counts the aggregation and find calls that reach the store, and yields before reads and
-/// conditional writes so concurrent requests interleave there.
-#[derive(Debug, Default)]
-struct Counting {
-    inner: MemoryStore,
-    aggregates: AtomicU64,
-    finds: AtomicU64,
-}
-
-#[async_trait]
-impl DocumentStore for Counting {
-    async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
-        self.inner.insert(t, d, doc).await
-    }
-    async fn insert_many(&self, t: Tenant, d: &'static EntityDef, v: Vec<Document>) -> Result<u64> {
-        self.inner.insert_many(t, d, v).await
-    }
-    async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
-        tokio::task::yield_now().await;
-        self.inner.get(t, d, id).await
-    }
-    async fn find(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        o: &FindOptions,
-    ) -> Result<Vec<Document>> {
-        if d.name == "Opportunity" {
-            self.finds.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.find(t, d, f, o).await
-    }
-    async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        self.inner.count(t, d, f).await
-    }
-    async fn update_one(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        id: ObjectId,
-        u: &Update,
-    ) -> Result<Document> {
-        self.inner.update_one(t, d, id, u).await
-    }
-    async fn update_many(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-    ) -> Result<u64> {
-        self.inner.update_many(t, d, f, u).await
-    }
-    async fn find_one_and_update(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-        upsert: bool,
-    ) -> Result<Option<Document>> {
-        tokio::task::yield_now().await;
-        self.inner.find_one_and_update(t, d, f, u, upsert).await
-    }
-    async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
-        self.inner.delete_one(t, d, id).await
-    }
-    async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        self.inner.delete_many(t, d, f).await
-    }
-    async fn aggregate(
-        &self,
-        t: Tenant,
-        d: &'static EntityDef,
-        g: &GroupBy,
-    ) -> Result<Vec<GroupRow>> {
-        self.aggregates.fetch_add(1, Ordering::SeqCst);
-        self.inner.aggregate(t, d, g).await
-    }
-}
-
-#[async_trait]
-impl StoreAdmin for Counting {
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-    async fn ensure_schema(&self, defs: &[&'static EntityDef]) -> Result<()> {
-        self.inner.ensure_schema(defs).await
-    }
-    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>> {
-        self.inner.applied_migrations().await
-    }
-    async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
-        self.inner.record_migration(m).await
-    }
-    async fn forget_migration(&self, v: u32) -> Result<()> {
-        self.inner.forget_migration(v).await
-    }
-    async fn update_all_tenants(
-        &self,
-        d: &'static EntityDef,
-        f: &Filter,
-        u: &Update,
-    ) -> Result<u64> {
-        self.inner.update_all_tenants(d, f, u).await
-    }
-    fn backend(&self) -> &'static str {
-        "counting"
-    }
-}
-
 #[tokio::test]
 async fn kanban_columns_totals_and_bounds_with_one_aggregation() {
-    let store = Arc::new(Counting::default());
+    let store = Arc::new(SlowStore::counting());
     let w = world_on(TestApp::with(
         Storage::new(store.clone()),
         clianta_api::ApiConfig::default(),
@@ -889,17 +770,13 @@ async fn kanban_columns_totals_and_bounds_with_one_aggregation() {
 
     let board = format!("/api/v1/workspaces/{}/pipelines/{}/kanban", w.ws, w.pid());
     let (aggs, finds) = (
-        store.aggregates.load(Ordering::SeqCst),
-        store.finds.load(Ordering::SeqCst),
+        store.calls_of_op("aggregate"),
+        store.calls("find", "opportunities"),
     );
     let k = w.t.get(&board, w.tok()).await.ok(200).clone();
+    assert_eq!(store.calls_of_op("aggregate") - aggs, 1, "one aggregation");
     assert_eq!(
-        store.aggregates.load(Ordering::SeqCst) - aggs,
-        1,
-        "one aggregation"
-    );
-    assert_eq!(
-        store.finds.load(Ordering::SeqCst) - finds,
+        store.calls("find", "opportunities") - finds,
         1,
         "one find when all fit"
     );
@@ -974,7 +851,10 @@ async fn kanban_columns_totals_and_bounds_with_one_aggregation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_moves_lose_no_history() {
     let w = world_on(TestApp::with(
-        Storage::new(Arc::new(Counting::default())),
+        Storage::new(Arc::new(SlowStore::yielding_before(&[
+            "get",
+            "find_one_and_update",
+        ]))),
         clianta_api::ApiConfig::default(),
     ))
     .await;

@@ -1,8 +1,9 @@
 //! Helpers for the HTTP tests: an app over the memory store, requests, and account shortcuts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,9 +12,10 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, PROBLEM_JSON, router};
+use crm_core::store::AppliedMigration;
 use crm_core::{
     Clock, Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId,
-    Result, Storage, Tenant, Timestamp, Update,
+    Result, Storage, StoreAdmin, Tenant, Timestamp, Update,
 };
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
@@ -188,17 +190,53 @@ impl Resp {
     }
 }
 
-/// The memory store, pausing before every operation so concurrent requests interleave between
-/// their reads and writes (as they would over a network store).
+/// How `SlowStore` holds an operation back before passing it on.
+#[derive(Debug, Clone, Copy)]
+pub enum Pause {
+    Sleep(Duration),
+    Yield,
+}
+
+/// The memory store, pausing before operations so concurrent requests interleave between their
+/// reads and writes (as they would over a network store), and counting calls per (op,
+/// collection).
 #[derive(Debug)]
 pub struct SlowStore {
     inner: Arc<MemoryStore>,
-    pause: Duration,
+    pause: Option<Pause>,
+    /// The ops that pause; `None`: all of them.
+    paused_ops: Option<&'static [&'static str]>,
+    calls: Mutex<HashMap<(&'static str, &'static str), u64>>,
 }
 
 impl SlowStore {
+    /// Sleeps `pause` before every operation.
     pub fn new(inner: Arc<MemoryStore>, pause: Duration) -> Self {
-        Self { inner, pause }
+        Self {
+            inner,
+            pause: Some(Pause::Sleep(pause)),
+            paused_ops: None,
+            calls: Mutex::default(),
+        }
+    }
+
+    /// Only counts.
+    pub fn counting() -> Self {
+        Self {
+            inner: Arc::new(MemoryStore::new()),
+            pause: None,
+            paused_ops: None,
+            calls: Mutex::default(),
+        }
+    }
+
+    /// Counts, and yields to the scheduler before the named ops.
+    pub fn yielding_before(ops: &'static [&'static str]) -> Self {
+        Self {
+            pause: Some(Pause::Yield),
+            paused_ops: Some(ops),
+            ..Self::counting()
+        }
     }
 
     /// Storage whose documents go through a `SlowStore` over `mem` (admin calls go straight).
@@ -209,15 +247,66 @@ impl SlowStore {
         }
     }
 
-    async fn pause(&self) {
-        tokio::time::sleep(self.pause).await;
+    /// Calls of `op` on `collection`.
+    pub fn calls(&self, op: &str, collection: &str) -> u64 {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|((o, c), _)| *o == op && *c == collection)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Calls of `op` on any collection.
+    pub fn calls_of_op(&self, op: &str) -> u64 {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|((o, _), _)| *o == op)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// The reads (`get`, `find`, `count`) of `collection` per op, sorted.
+    pub fn reads_of(&self, collection: &str) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((op, c), _)| *c == collection && matches!(*op, "get" | "find" | "count"))
+            .map(|((op, _), n)| (*op, *n))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn reset(&self) {
+        self.calls.lock().unwrap().clear();
+    }
+
+    async fn before(&self, op: &'static str, d: &'static EntityDef) {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry((op, d.collection))
+            .or_default() += 1;
+        if self.paused_ops.is_some_and(|ops| !ops.contains(&op)) {
+            return;
+        }
+        match self.pause {
+            Some(Pause::Sleep(p)) => tokio::time::sleep(p).await,
+            Some(Pause::Yield) => tokio::task::yield_now().await,
+            None => {}
+        }
     }
 }
 
 #[async_trait]
 impl DocumentStore for SlowStore {
     async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
-        self.pause().await;
+        self.before("insert", d).await;
         self.inner.insert(t, d, doc).await
     }
     async fn insert_many(
@@ -226,11 +315,11 @@ impl DocumentStore for SlowStore {
         d: &'static EntityDef,
         docs: Vec<Document>,
     ) -> Result<u64> {
-        self.pause().await;
+        self.before("insert_many", d).await;
         self.inner.insert_many(t, d, docs).await
     }
     async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
-        self.pause().await;
+        self.before("get", d).await;
         self.inner.get(t, d, id).await
     }
     async fn find(
@@ -240,11 +329,11 @@ impl DocumentStore for SlowStore {
         f: &Filter,
         o: &FindOptions,
     ) -> Result<Vec<Document>> {
-        self.pause().await;
+        self.before("find", d).await;
         self.inner.find(t, d, f, o).await
     }
     async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        self.pause().await;
+        self.before("count", d).await;
         self.inner.count(t, d, f).await
     }
     async fn update_one(
@@ -254,7 +343,7 @@ impl DocumentStore for SlowStore {
         id: ObjectId,
         u: &Update,
     ) -> Result<Document> {
-        self.pause().await;
+        self.before("update_one", d).await;
         self.inner.update_one(t, d, id, u).await
     }
     async fn update_many(
@@ -264,7 +353,7 @@ impl DocumentStore for SlowStore {
         f: &Filter,
         u: &Update,
     ) -> Result<u64> {
-        self.pause().await;
+        self.before("update_many", d).await;
         self.inner.update_many(t, d, f, u).await
     }
     async fn find_one_and_update(
@@ -275,15 +364,15 @@ impl DocumentStore for SlowStore {
         u: &Update,
         upsert: bool,
     ) -> Result<Option<Document>> {
-        self.pause().await;
+        self.before("find_one_and_update", d).await;
         self.inner.find_one_and_update(t, d, f, u, upsert).await
     }
     async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
-        self.pause().await;
+        self.before("delete_one", d).await;
         self.inner.delete_one(t, d, id).await
     }
     async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
-        self.pause().await;
+        self.before("delete_many", d).await;
         self.inner.delete_many(t, d, f).await
     }
     async fn aggregate(
@@ -292,7 +381,37 @@ impl DocumentStore for SlowStore {
         d: &'static EntityDef,
         g: &GroupBy,
     ) -> Result<Vec<GroupRow>> {
-        self.pause().await;
+        self.before("aggregate", d).await;
         self.inner.aggregate(t, d, g).await
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for SlowStore {
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+    async fn ensure_schema(&self, defs: &[&'static EntityDef]) -> Result<()> {
+        self.inner.ensure_schema(defs).await
+    }
+    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>> {
+        self.inner.applied_migrations().await
+    }
+    async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
+        self.inner.record_migration(m).await
+    }
+    async fn forget_migration(&self, version: u32) -> Result<()> {
+        self.inner.forget_migration(version).await
+    }
+    async fn update_all_tenants(
+        &self,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+    ) -> Result<u64> {
+        self.inner.update_all_tenants(d, f, u).await
+    }
+    fn backend(&self) -> &'static str {
+        "counting"
     }
 }
