@@ -8,35 +8,14 @@
 
 mod common;
 
-use common::{Account, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, TestApp, add_member};
+use crm_core::accounts::Role;
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::opportunity::Opportunity;
 use crm_core::entities::pipeline::{PipelineId, StageId};
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
 use crm_core::{UserId, WorkspaceId};
 use serde_json::{Value, json};
-
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
-}
 
 struct Parents {
     contact: String,

@@ -9,11 +9,10 @@
 
 mod common;
 
-use common::{Account, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, TestApp, add_member};
+use crm_core::accounts::Role;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{ObjectId, UserId, WorkspaceId};
+use crm_core::{ObjectId, WorkspaceId};
 use serde_json::{Value, json};
 
 fn companies(ws: &str) -> String {
@@ -22,26 +21,6 @@ fn companies(ws: &str) -> String {
 
 fn contacts(ws: &str) -> String {
     format!("/api/v1/workspaces/{ws}/contacts")
-}
-
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
 }
 
 struct World {

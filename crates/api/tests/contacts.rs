@@ -12,11 +12,10 @@ mod common;
 use std::sync::Arc;
 
 use clianta_api::ApiConfig;
-use common::{Account, SlowStore, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, SlowStore, TestApp, add_member};
+use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
 use crm_core::{Filter, ObjectId, Storage, UserId, WorkspaceId};
 use serde_json::{Value, json};
 
@@ -26,27 +25,6 @@ fn contacts(ws: &str) -> String {
 
 fn companies(ws: &str) -> String {
     format!("/api/v1/workspaces/{ws}/companies")
-}
-
-/// Adds `who` to `ws` as an active member with `role`, as an accepted invite would.
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
 }
 
 async fn define(t: &TestApp, ws: &str, d: CustomFieldDefinition) {

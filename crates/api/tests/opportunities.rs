@@ -11,35 +11,14 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Account, SlowStore, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, SlowStore, TestApp, add_member};
+use crm_core::accounts::Role;
 use crm_core::entities::activity::{Activity, ActivityType};
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::stage_change_event::StageChangeEvent;
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{Filter, FindOptions, ObjectId, SortKey, Storage, UserId, WorkspaceId};
+use crm_core::{Filter, FindOptions, ObjectId, SortKey, Storage, WorkspaceId};
 use serde_json::{Value, json};
-
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
-}
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account, first: &str, last: &str) -> String {
     let ws: WorkspaceId = ws.parse().unwrap();

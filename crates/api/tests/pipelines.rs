@@ -8,32 +8,9 @@
 
 mod common;
 
-use common::{Account, TestApp};
-use crm_core::accounts::{Role, membership};
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{UserId, WorkspaceId};
+use common::{Account, TestApp, add_member};
+use crm_core::accounts::Role;
 use serde_json::{Value, json};
-
-/// Adds `who` to `ws` as an active member with `role`, as an accepted invite would.
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
-}
 
 fn base(ws: &str) -> String {
     format!("/api/v1/workspaces/{ws}/pipelines")

@@ -8,36 +8,14 @@
 
 mod common;
 
-use common::{Account, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, TestApp, add_member_as};
+use crm_core::WorkspaceId;
+use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::opportunity::Opportunity;
 use crm_core::entities::pipeline::{PipelineId, StageId};
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{UserId, WorkspaceId};
+use crm_core::entities::team_member::MemberStatus;
 use serde_json::{Value, json};
-
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role, status: MemberStatus) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = status;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    if status == MemberStatus::Active {
-        membership::record(&t.state.stores, user, ws, role)
-            .await
-            .unwrap();
-    }
-}
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account) -> String {
     let ws: WorkspaceId = ws.parse().unwrap();
@@ -170,8 +148,8 @@ async fn bulk_and_stats() {
     let mel = t.register("mel@example.com").await;
     let pam = t.register("pam@example.com").await;
     let ws = t.workspace(&ann, "Work").await;
-    add_member(&t, &ws, &mel, Role::Member, MemberStatus::Active).await;
-    add_member(&t, &ws, &pam, Role::Member, MemberStatus::Pending).await;
+    add_member_as(&t, &ws, &mel, Role::Member, MemberStatus::Active).await;
+    add_member_as(&t, &ws, &pam, Role::Member, MemberStatus::Pending).await;
     let tok = Some(ann.access.as_str());
     let now = t.state.stores.clock().now();
     let past = now.plus_seconds(-3600).to_canonical();
@@ -279,8 +257,8 @@ async fn role_table() {
     let vic = t.register("vic@example.com").await;
     let mel = t.register("mel@example.com").await;
     let ws = t.workspace(&ann, "Work").await;
-    add_member(&t, &ws, &vic, Role::Viewer, MemberStatus::Active).await;
-    add_member(&t, &ws, &mel, Role::Member, MemberStatus::Active).await;
+    add_member_as(&t, &ws, &vic, Role::Viewer, MemberStatus::Active).await;
+    add_member_as(&t, &ws, &mel, Role::Member, MemberStatus::Active).await;
     let a = id(t
         .post(&url(&ws, "tasks"), Some(&ann.access), json!({"title": "x"}))
         .await

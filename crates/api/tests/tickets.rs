@@ -13,33 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clianta_api::ApiConfig;
-use common::{Account, SlowStore, TestApp};
-use crm_core::accounts::{Role, membership};
+use common::{Account, SlowStore, TestApp, add_member};
+use crm_core::WorkspaceId;
+use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
-use crm_core::entities::team_member::{MemberStatus, TeamMember};
-use crm_core::{UserId, WorkspaceId};
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
-
-async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let user: UserId = who.id.parse().unwrap();
-    let now = t.state.stores.clock().now();
-    let mut m = TeamMember::new(ws, role, now);
-    m.user_id = Some(user);
-    m.status = MemberStatus::Active;
-    m.joined_at = Some(now);
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<TeamMember>()
-        .insert(&m)
-        .await
-        .unwrap();
-    membership::record(&t.state.stores, user, ws, role)
-        .await
-        .unwrap();
-}
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account) -> String {
     let ws: WorkspaceId = ws.parse().unwrap();

@@ -12,10 +12,12 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, PROBLEM_JSON, router};
+use crm_core::accounts::{Role, membership};
+use crm_core::entities::team_member::{MemberStatus, TeamMember};
 use crm_core::store::AppliedMigration;
 use crm_core::{
     Clock, Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId,
-    Result, Storage, StoreAdmin, Tenant, Timestamp, Update,
+    Result, Storage, StoreAdmin, Tenant, Timestamp, Update, UserId, WorkspaceId,
 };
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
@@ -150,6 +152,34 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Adds `who` to `ws` as an active member with `role`, as an accepted invite would.
+pub async fn add_member(t: &TestApp, ws: &str, who: &Account, role: Role) {
+    add_member_as(t, ws, who, role, MemberStatus::Active).await;
+}
+
+/// Adds `who` to `ws` with `role` and `status`; only active members get a membership record.
+pub async fn add_member_as(t: &TestApp, ws: &str, who: &Account, role: Role, status: MemberStatus) {
+    let ws: WorkspaceId = ws.parse().unwrap();
+    let user: UserId = who.id.parse().unwrap();
+    let now = t.state.stores.clock().now();
+    let mut m = TeamMember::new(ws, role, now);
+    m.user_id = Some(user);
+    m.status = status;
+    m.joined_at = Some(now);
+    t.state
+        .stores
+        .workspace(ws)
+        .repo::<TeamMember>()
+        .insert(&m)
+        .await
+        .unwrap();
+    if status == MemberStatus::Active {
+        membership::record(&t.state.stores, user, ws, role)
+            .await
+            .unwrap();
     }
 }
 
