@@ -12,7 +12,7 @@ mod common;
 use std::sync::Arc;
 
 use clianta_api::ApiConfig;
-use common::{Account, SlowStore, TestApp, add_member};
+use common::{Account, SlowStore, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
@@ -28,14 +28,7 @@ fn companies(ws: &str) -> String {
 }
 
 async fn define(t: &TestApp, ws: &str, d: CustomFieldDefinition) {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    t.state
-        .stores
-        .workspace(ws)
-        .repo::<CustomFieldDefinition>()
-        .insert(&d)
-        .await
-        .unwrap();
+    seed(t, ws, &d).await;
 }
 
 struct World {

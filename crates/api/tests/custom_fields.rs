@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member};
+use common::{Account, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
@@ -38,18 +38,9 @@ fn keys(list: &Value) -> Vec<&str> {
 
 /// Inserts a contact holding `custom` through the typed repository, as the contacts routes would.
 async fn contact_with(t: &TestApp, ws: &str, owner: &Account, custom: Value) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let mut c = Contact::new(ws, owner.id.parse().unwrap(), "Ada");
+    let mut c = Contact::new(ws.parse().unwrap(), owner.id.parse().unwrap(), "Ada");
     c.custom_fields = custom.as_object().unwrap().clone();
-    let c = t
-        .state
-        .stores
-        .workspace(ws)
-        .repo::<Contact>()
-        .insert(&c)
-        .await
-        .unwrap();
-    c.id.to_string()
+    seed(t, ws, &c).await
 }
 
 async fn contact_fields(t: &TestApp, ws: &str, id: &str) -> Value {

@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Account, SlowStore, TestApp, add_member};
+use common::{Account, SlowStore, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::activity::{Activity, ActivityType};
 use crm_core::entities::company::Company;
@@ -21,32 +21,14 @@ use crm_core::{Filter, FindOptions, ObjectId, SortKey, Storage, WorkspaceId};
 use serde_json::{Value, json};
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account, first: &str, last: &str) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let mut c = Contact::new(ws, owner.id.parse().unwrap(), first);
+    let mut c = Contact::new(ws.parse().unwrap(), owner.id.parse().unwrap(), first);
     c.last_name = last.to_owned();
-    let c = t
-        .state
-        .stores
-        .workspace(ws)
-        .repo::<Contact>()
-        .insert(&c)
-        .await
-        .unwrap();
-    c.id.to_string()
+    seed(t, ws, &c).await
 }
 
 async fn company(t: &TestApp, ws: &str, owner: &Account, name: &str) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let c = Company::new(ws, owner.id.parse().unwrap(), name);
-    let c = t
-        .state
-        .stores
-        .workspace(ws)
-        .repo::<Company>()
-        .insert(&c)
-        .await
-        .unwrap();
-    c.id.to_string()
+    let c = Company::new(ws.parse().unwrap(), owner.id.parse().unwrap(), name);
+    seed(t, ws, &c).await
 }
 
 async fn events(t: &TestApp, ws: &str, deal: &str) -> Vec<StageChangeEvent> {

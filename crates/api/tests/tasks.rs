@@ -8,8 +8,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member_as};
-use crm_core::WorkspaceId;
+use common::{Account, TestApp, add_member_as, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::opportunity::Opportunity;
@@ -18,24 +17,20 @@ use crm_core::entities::team_member::MemberStatus;
 use serde_json::{Value, json};
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let c = Contact::new(ws, owner.id.parse().unwrap(), "Ada");
-    let repo = t.state.stores.workspace(ws).repo::<Contact>();
-    repo.insert(&c).await.unwrap().id.to_string()
+    let c = Contact::new(ws.parse().unwrap(), owner.id.parse().unwrap(), "Ada");
+    seed(t, ws, &c).await
 }
 
 async fn opportunity(t: &TestApp, ws: &str, owner: &Account) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
     let o = Opportunity::new(
-        ws,
+        ws.parse().unwrap(),
         owner.id.parse().unwrap(),
         PipelineId::new(),
         StageId::new(),
         "Deal",
         10.0,
     );
-    let repo = t.state.stores.workspace(ws).repo::<Opportunity>();
-    repo.insert(&o).await.unwrap().id.to_string()
+    seed(t, ws, &o).await
 }
 
 fn url(ws: &str, rest: &str) -> String {

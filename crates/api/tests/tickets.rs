@@ -13,25 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clianta_api::ApiConfig;
-use common::{Account, SlowStore, TestApp, add_member};
-use crm_core::WorkspaceId;
+use common::{Account, SlowStore, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
 
 async fn contact(t: &TestApp, ws: &str, owner: &Account) -> String {
-    let ws: WorkspaceId = ws.parse().unwrap();
-    let c = Contact::new(ws, owner.id.parse().unwrap(), "Ada");
-    let c = t
-        .state
-        .stores
-        .workspace(ws)
-        .repo::<Contact>()
-        .insert(&c)
-        .await
-        .unwrap();
-    c.id.to_string()
+    let c = Contact::new(ws.parse().unwrap(), owner.id.parse().unwrap(), "Ada");
+    seed(t, ws, &c).await
 }
 
 fn url(ws: &str, rest: &str) -> String {

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, PROBLEM_JSON, router};
 use crm_core::accounts::{Role, membership};
 use crm_core::entities::team_member::{MemberStatus, TeamMember};
+use crm_core::repo::WorkspaceEntity;
 use crm_core::store::AppliedMigration;
 use crm_core::{
     Clock, Document, DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId,
@@ -153,6 +154,23 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// Inserts `e` into `ws` through the typed repository, as the routes would; returns its id.
+pub async fn seed<E: WorkspaceEntity>(t: &TestApp, ws: &str, e: &E) -> String {
+    let ws: WorkspaceId = ws.parse().unwrap();
+    let e = t
+        .state
+        .stores
+        .workspace(ws)
+        .repo::<E>()
+        .insert(e)
+        .await
+        .unwrap();
+    serde_json::to_value(&e).unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// Adds `who` to `ws` as an active member with `role`, as an accepted invite would.
