@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member};
+use common::{Account, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::company::Company;
 use crm_core::entities::contact::Contact;
@@ -26,23 +26,11 @@ struct Parents {
 async fn parents(t: &TestApp, ws: &str, owner: &Account) -> Parents {
     let w: WorkspaceId = ws.parse().unwrap();
     let u: UserId = owner.id.parse().unwrap();
-    let scope = t.state.stores.workspace(w);
-    let contact = scope
-        .repo::<Contact>()
-        .insert(&Contact::new(w, u, "Ada"))
-        .await
-        .unwrap();
-    let company = scope
-        .repo::<Company>()
-        .insert(&Company::new(w, u, "Acme"))
-        .await
-        .unwrap();
     let opp = Opportunity::new(w, u, PipelineId::new(), StageId::new(), "Deal", 5.0);
-    let opp = scope.repo::<Opportunity>().insert(&opp).await.unwrap();
     Parents {
-        contact: contact.id.to_string(),
-        company: company.id.to_string(),
-        opportunity: opp.id.to_string(),
+        contact: seed(t, ws, &Contact::new(w, u, "Ada")).await,
+        company: seed(t, ws, &Company::new(w, u, "Acme")).await,
+        opportunity: seed(t, ws, &opp).await,
     }
 }
 
