@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member};
+use common::{Account, TestApp, add_member, seed};
 use crm_core::accounts::Role;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
 use crm_core::{ObjectId, WorkspaceId};
@@ -166,13 +166,7 @@ async fn custom_fields_use_company_definitions() {
         CustomFieldType::Text,
     );
     for d in [region, contact_only] {
-        w.t.state
-            .stores
-            .workspace(ws)
-            .repo::<CustomFieldDefinition>()
-            .insert(&d)
-            .await
-            .unwrap();
+        seed(&w.t, &w.ws, &d).await;
     }
     let c = w.company(json!({"name": "A"})).await;
     assert_eq!(c["customFields"], json!({"custom_region": "EU"}));

@@ -539,13 +539,7 @@ async fn another_workspace_is_invisible() {
     let owner: UserId = w.owner.id.parse().unwrap();
     let mut forged = Contact::new(ws, owner, "Forged");
     forged.company_id = Some(b_co.parse().unwrap());
-    w.t.state
-        .stores
-        .workspace(ws)
-        .repo::<Contact>()
-        .insert(&forged)
-        .await
-        .unwrap();
+    seed(&w.t, &w.ws, &forged).await;
     let list = w.list("expand=company").await;
     let item = list["contacts"]
         .as_array()
