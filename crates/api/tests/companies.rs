@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member, seed};
+use common::{World, add_member, seed, world};
 use crm_core::accounts::Role;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
 use crm_core::{ObjectId, WorkspaceId};
@@ -23,24 +23,7 @@ fn contacts(ws: &str) -> String {
     format!("/api/v1/workspaces/{ws}/contacts")
 }
 
-struct World {
-    t: TestApp,
-    owner: Account,
-    ws: String,
-}
-
-async fn world() -> World {
-    let t = TestApp::new();
-    let owner = t.register("owner@example.com").await;
-    let ws = t.workspace(&owner, "Acme Sales").await;
-    World { t, owner, ws }
-}
-
 impl World {
-    fn tok(&self) -> Option<&str> {
-        Some(&self.owner.access)
-    }
-
     async fn company(&self, body: Value) -> Value {
         let r = self.t.post(&companies(&self.ws), self.tok(), body).await;
         r.ok(201).clone()

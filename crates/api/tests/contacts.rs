@@ -12,7 +12,7 @@ mod common;
 use std::sync::Arc;
 
 use clianta_api::ApiConfig;
-use common::{Account, SlowStore, TestApp, add_member, seed};
+use common::{SlowStore, TestApp, World, add_member, seed, world, world_with};
 use crm_core::accounts::Role;
 use crm_core::entities::contact::Contact;
 use crm_core::entities::custom_field::{CustomFieldDefinition, CustomFieldEntity, CustomFieldType};
@@ -31,27 +31,7 @@ async fn define(t: &TestApp, ws: &str, d: CustomFieldDefinition) {
     seed(t, ws, &d).await;
 }
 
-struct World {
-    t: TestApp,
-    owner: Account,
-    ws: String,
-}
-
-async fn world_with(t: TestApp) -> World {
-    let owner = t.register("owner@example.com").await;
-    let ws = t.workspace(&owner, "Acme Sales").await;
-    World { t, owner, ws }
-}
-
-async fn world() -> World {
-    world_with(TestApp::new()).await
-}
-
 impl World {
-    fn tok(&self) -> Option<&str> {
-        Some(&self.owner.access)
-    }
-
     async fn contact(&self, body: Value) -> Value {
         let r = self.t.post(&contacts(&self.ws), self.tok(), body).await;
         r.ok(201).clone()

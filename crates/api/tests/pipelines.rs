@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Account, TestApp, add_member};
+use common::{World, add_member, world};
 use crm_core::accounts::Role;
 use serde_json::{Value, json};
 
@@ -32,19 +32,6 @@ fn stage_names(p: &Value) -> Vec<&str> {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect()
-}
-
-struct World {
-    t: TestApp,
-    owner: Account,
-    ws: String,
-}
-
-async fn world() -> World {
-    let t = TestApp::new();
-    let owner = t.register("owner@example.com").await;
-    let ws = t.workspace(&owner, "Acme Sales").await;
-    World { t, owner, ws }
 }
 
 #[tokio::test]

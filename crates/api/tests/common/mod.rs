@@ -201,6 +201,29 @@ pub async fn add_member_as(t: &TestApp, ws: &str, who: &Account, role: Role, sta
     }
 }
 
+/// An app with one registered owner and the owner's workspace.
+pub struct World {
+    pub t: TestApp,
+    pub owner: Account,
+    pub ws: String,
+}
+
+impl World {
+    pub fn tok(&self) -> Option<&str> {
+        Some(&self.owner.access)
+    }
+}
+
+pub async fn world() -> World {
+    world_with(TestApp::new()).await
+}
+
+pub async fn world_with(t: TestApp) -> World {
+    let owner = t.register("owner@example.com").await;
+    let ws = t.workspace(&owner, "Acme Sales").await;
+    World { t, owner, ws }
+}
+
 pub const PASSWORD: &str = "Correct-h0rse";
 
 #[derive(Debug, Clone)]
