@@ -1,4 +1,5 @@
-//! Helpers for the HTTP tests: an app over the memory store, requests, and account shortcuts.
+//! Helpers for the HTTP tests: an app over the store `CLIANTA_TEST_API_STORE` names (`memory`,
+//! the default, or `sqlite`), requests, and account shortcuts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use crm_core::{
 };
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
+use storage_sqlite::SqliteStore;
 use tower::ServiceExt;
 
 /// A clock tests move by hand.
@@ -51,10 +53,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn new() -> Self {
-        Self::with(
-            Storage::new(Arc::new(MemoryStore::new())),
-            ApiConfig::default(),
-        )
+        Self::with(storage(), ApiConfig::default())
     }
 
     pub fn with(storage: Storage, config: ApiConfig) -> Self {
@@ -153,6 +152,31 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A fresh, empty store of the kind `CLIANTA_TEST_API_STORE` selects.
+pub fn storage() -> Storage {
+    match std::env::var("CLIANTA_TEST_API_STORE").as_deref() {
+        Err(_) | Ok("" | "memory") => Storage::new(Arc::new(MemoryStore::new())),
+        Ok("sqlite") => {
+            let store = SqliteStore::open_in_memory().unwrap();
+            // Helpers are sync and called inside a runtime, so the schema is made on a thread of
+            // its own rather than by blocking this one.
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap()
+                        .block_on(store.ensure_schema(&crm_core::entities::all()))
+                })
+                .join()
+                .unwrap()
+            })
+            .unwrap();
+            Storage::new(Arc::new(store))
+        }
+        Ok(other) => panic!("CLIANTA_TEST_API_STORE={other}: expected memory or sqlite"),
     }
 }
 
