@@ -43,3 +43,10 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+step "HTTP tests over the embedded store (SQLite)"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  CLIANTA_TEST_API_STORE=sqlite cargo nextest run -p clianta-api --locked --no-fail-fast
+else
+  CLIANTA_TEST_API_STORE=sqlite cargo test -p clianta-api --locked --no-fail-fast
+fi
