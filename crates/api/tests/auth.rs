@@ -3,15 +3,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use axum::http::header;
 use clianta_api::{ApiConfig, AuthConfig, JwtSecret};
 use common::{PASSWORD, TestApp};
-use crm_core::Storage;
 use crm_core::entities::user::User;
 use serde_json::json;
-use storage_memory::MemoryStore;
 
 const REGISTER: &str = "/api/v1/auth/register";
 const LOGIN: &str = "/api/v1/auth/login";
@@ -319,7 +315,7 @@ async fn verification_can_be_required() {
         },
         ..ApiConfig::default()
     };
-    let t = TestApp::with(Storage::new(Arc::new(MemoryStore::new())), config);
+    let t = TestApp::with(common::storage(), config);
     let r = t
         .post(
             REGISTER,
@@ -347,7 +343,7 @@ async fn verification_can_be_required() {
 
 #[tokio::test]
 async fn the_generated_secret_is_shared_through_the_store() {
-    let storage = Storage::new(Arc::new(MemoryStore::new()));
+    let storage = common::storage();
     let a = TestApp::with(storage.clone(), ApiConfig::default());
     let b = TestApp::with(storage, ApiConfig::default());
     let acc = a.register("ivy@example.com").await;
@@ -361,7 +357,7 @@ async fn the_generated_secret_is_shared_through_the_store() {
         },
         ..ApiConfig::default()
     };
-    let c = TestApp::with(Storage::new(Arc::new(MemoryStore::new())), config);
+    let c = TestApp::with(common::storage(), config);
     c.get(ME, Some(&acc.access))
         .await
         .problem(401, "unauthenticated");

@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use clianta_api::{ApiConfig, router};
 use common::{PASSWORD, TestApp};
-use crm_core::Storage;
 use crm_core::accounts::{Mail, MailKind, Mailer};
 use serde_json::json;
-use storage_memory::MemoryStore;
 
 #[derive(Default)]
 struct Outbox(Mutex<Vec<Mail>>);
@@ -65,7 +63,7 @@ impl Outbox {
 
 fn app_with(config: ApiConfig) -> (TestApp, Arc<Outbox>) {
     let outbox = Arc::new(Outbox::default());
-    let mut t = TestApp::with(Storage::new(Arc::new(MemoryStore::new())), config);
+    let mut t = TestApp::with(common::storage(), config);
     t.state = t.state.clone().with_mailer(outbox.clone());
     t.app = router(t.state.clone());
     (t, outbox)

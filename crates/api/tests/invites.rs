@@ -13,10 +13,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use clianta_api::{ApiConfig, router};
 use common::{Account, TestApp};
-use crm_core::Storage;
 use crm_core::accounts::{Mail, MailKind, Mailer};
 use serde_json::{Value, json};
-use storage_memory::MemoryStore;
 
 #[derive(Default)]
 struct Outbox(Mutex<Vec<Mail>>);
@@ -31,10 +29,7 @@ impl Mailer for Outbox {
 
 fn app() -> (TestApp, Arc<Outbox>) {
     let outbox = Arc::new(Outbox::default());
-    let mut t = TestApp::with(
-        Storage::new(Arc::new(MemoryStore::new())),
-        ApiConfig::default(),
-    );
+    let mut t = TestApp::with(common::storage(), ApiConfig::default());
     t.state = t.state.clone().with_mailer(outbox.clone());
     t.app = router(t.state.clone());
     (t, outbox)

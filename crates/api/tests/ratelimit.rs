@@ -4,17 +4,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
 use clianta_api::{ApiConfig, AppState, RateLimitConfig, router};
 use common::{PASSWORD, Resp, TestApp};
-use crm_core::Storage;
 use crm_core::services::ratelimit::Limit;
 use serde_json::{Value, json};
-use storage_memory::MemoryStore;
 
 fn config(per_credential: Limit, per_workspace: Limit, auth: Limit) -> ApiConfig {
     ApiConfig {
@@ -30,7 +27,7 @@ fn config(per_credential: Limit, per_workspace: Limit, auth: Limit) -> ApiConfig
 }
 
 fn app(config: ApiConfig) -> TestApp {
-    TestApp::with(Storage::new(Arc::new(MemoryStore::new())), config)
+    TestApp::with(common::storage(), config)
 }
 
 /// A second router over the same store and clock.
