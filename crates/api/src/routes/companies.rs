@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::company::{Company, CompanyId};
+use crm_core::repo::to_document;
 use crm_core::services::companies::{self as svc, CompanyFilter, CompanyPatch, NewCompany};
 use crm_core::services::contacts as records;
 use crm_core::{Error, SortKey};
@@ -22,7 +23,7 @@ use super::contacts::{
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{DEFAULT_PAGE_LIMIT, ListParams, list_body};
+use crate::listing::{DEFAULT_PAGE_LIMIT, ListParams, list_without_expand};
 use crate::state::AppState;
 
 const SORTABLE: &[&str] = &[
@@ -149,7 +150,7 @@ pub struct CompanyFilters {
 }
 
 fn doc(c: &Company) -> Result<Value, Error> {
-    records::document(c).map(Value::Object)
+    to_document(c).map(Value::Object)
 }
 
 /// Creates a company (201).
@@ -215,15 +216,10 @@ pub async fn list_companies(
     .to_filter()?
     .and(p.base_filter());
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
-    let req = p.page_request(DEFAULT_PAGE_LIMIT)?;
-    let fields = p.fields()?;
-    p.expand(&[])?;
-    let page = scope
-        .repo::<Company>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|c| records::document(&c))?;
-    Ok(ApiJson(list_body("companies", page, fields.as_deref())).into_response())
+    let repo = scope.repo::<Company>();
+    let body =
+        list_without_expand(repo, &p, &filter, &sort, DEFAULT_PAGE_LIMIT, "companies").await?;
+    Ok(ApiJson(body).into_response())
 }
 
 /// One company (not in the trash).

@@ -9,10 +9,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::contact::{Contact, ContactId};
+use crm_core::repo::to_document;
 use crm_core::services::contacts::{
     self as svc, BulkTags, ContactFilter, ContactPatch, NewContact, WriteCtx,
 };
-use crm_core::{Document, Error, SortKey};
+use crm_core::{Error, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -249,17 +250,13 @@ pub struct BulkResult {
     pub matched: u64,
 }
 
-fn doc(c: &Contact) -> Result<Document, Error> {
-    svc::document(c)
-}
-
 /// One contact document, with its company when `expand=company`.
 async fn respond(
     scope: &crm_core::repo::WorkspaceScope,
     c: &Contact,
     expand: &[String],
 ) -> ApiResult<ApiJson<Value>> {
-    let mut docs = [doc(c)?];
+    let mut docs = [to_document(c)?];
     if expand.iter().any(|e| e == "company") {
         svc::expand_company(scope, &mut docs).await?;
     }
@@ -304,7 +301,7 @@ pub async fn create_contact(
     let scope = member.can(Resource::Contacts, Action::Create)?;
     let cmd = NewContact::parse(&body)?;
     let c = svc::create(&write_ctx(&member, scope, &state), &cmd).await?;
-    Ok((StatusCode::CREATED, ApiJson(doc(&c)?)).into_response())
+    Ok((StatusCode::CREATED, ApiJson(to_document(&c)?)).into_response())
 }
 
 /// Contacts, newest first by default, filtered by status, lifecycle stage, assignee, company,
@@ -347,7 +344,7 @@ pub async fn list_contacts(
         .repo::<Contact>()
         .page(&filter, &sort, &req)
         .await?
-        .try_map(|c| doc(&c))?;
+        .try_map(|c| to_document(&c))?;
     if expand.iter().any(|e| e == "company") {
         svc::expand_company(scope, &mut page.items).await?;
     }
@@ -411,7 +408,7 @@ pub async fn patch_contact(
     let id: ContactId = parse_path_id(&id)?;
     let cmd = ContactPatch::parse(&body)?;
     let c = svc::patch(&write_ctx(&member, scope, &state), id, &cmd).await?;
-    Ok(ApiJson(Value::Object(doc(&c)?)))
+    Ok(ApiJson(Value::Object(to_document(&c)?)))
 }
 
 /// Moves a contact to the trash (restorable), or with `purge=true` deletes it for good (also
@@ -473,7 +470,7 @@ pub async fn restore_contact(
     let scope = member.can(Resource::Contacts, Action::Delete)?;
     let id: ContactId = parse_path_id(&id)?;
     let c = svc::restore::<Contact>(scope, id.into()).await?;
-    Ok(ApiJson(Value::Object(doc(&c)?)))
+    Ok(ApiJson(Value::Object(to_document(&c)?)))
 }
 
 /// Moves up to 500 contacts to the trash. Owner and admins only.

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::id::{ObjectId, UserId};
 use crate::path::FieldPath;
 use crate::query::{Filter, FindOptions, Update};
-use crate::repo::{Entity, WorkspaceEntity, WorkspaceScope, from_document, to_document};
+use crate::repo::{WorkspaceEntity, WorkspaceScope, from_document, to_document};
 use crate::services::{custom_fields, opportunities};
 use crate::time::Timestamp;
 
@@ -851,11 +851,6 @@ pub async fn bulk_tags(ctx: &WriteCtx, cmd: &BulkTags) -> Result<u64> {
             .await?;
     }
     repo.count(&filter).await
-}
-
-/// The record as a JSON document, for responses.
-pub fn document<E: Entity>(e: &E) -> Result<Document> {
-    to_document(e)
 }
 
 #[cfg(test)]
