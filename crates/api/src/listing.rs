@@ -3,6 +3,7 @@
 //! `{"<plural>": [...], "pagination": {...}}` (the original's, without its `success` wrapper).
 
 use crm_core::paging::{DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, Pagination};
+use crm_core::repo::{Entity, Repo, to_document};
 use crm_core::{Document, Error, FieldPath, Filter, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -205,6 +206,26 @@ pub fn list_body(plural: &str, page: Page<Document>, fields: Option<&[FieldPath]
 }
 
 pub const DEFAULT_PAGE_LIMIT: u64 = DEFAULT_LIMIT;
+
+/// One page of a list route that expands nothing: checks paging, field selection and that no
+/// expansion is asked for (in that order), reads the page and shapes the body.
+pub async fn list_without_expand<E: Entity>(
+    repo: Repo<E>,
+    p: &ListParams,
+    filter: &Filter,
+    sort: &[SortKey],
+    default_limit: u64,
+    plural: &str,
+) -> Result<ListBody, ApiError> {
+    let req = p.page_request(default_limit)?;
+    let fields = p.fields()?;
+    p.expand(&[])?;
+    let page = repo
+        .page(filter, sort, &req)
+        .await?
+        .try_map(|e| to_document(&e))?;
+    Ok(list_body(plural, page, fields.as_deref()))
+}
 
 #[cfg(test)]
 mod tests {

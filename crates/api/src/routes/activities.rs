@@ -10,7 +10,7 @@ use crm_core::accounts::{Action, Resource};
 use crm_core::entities::activity::{
     Activity, ActivityEntityType, ActivityId, ActivityType, Direction,
 };
-use crm_core::repo::{WorkspaceScope, to_document};
+use crm_core::repo::WorkspaceScope;
 use crm_core::services::activities::{self, ActivityPatch, NewActivity, Parent};
 use crm_core::services::tasks::{contains_any, nullable};
 use crm_core::{SortKey, Timestamp, UserId};
@@ -24,7 +24,7 @@ use super::tickets::{actor, path_id};
 use crate::auth::Member;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{ListParams, list_body};
+use crate::listing::{ListParams, list_without_expand};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -154,15 +154,9 @@ async fn list(
         &["createdAt", "type", "dueDate"],
         &[SortKey::desc("createdAt")],
     )?;
-    let req = p.page_request(DEFAULT_LIMIT)?;
-    let fields = p.fields()?;
-    p.expand(&[])?;
-    let page = scope
-        .repo::<Activity>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|a| to_document(&a))?;
-    Ok(ApiJson(list_body("activities", page, fields.as_deref())).into_response())
+    let repo = scope.repo::<Activity>();
+    let body = list_without_expand(repo, p, &filter, &sort, DEFAULT_LIMIT, "activities").await?;
+    Ok(ApiJson(body).into_response())
 }
 
 macro_rules! timeline {

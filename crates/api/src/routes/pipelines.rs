@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{ListBody, ListParams, list_body};
+use crate::listing::{ListBody, ListParams, list_without_expand};
 use crate::state::AppState;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -264,18 +264,12 @@ pub async fn list_pipelines(
         &["createdAt", "updatedAt", "name"],
         &[SortKey::desc("createdAt")],
     )?;
-    let req = params.page_request(LIST_LIMIT)?;
-    let fields = params.fields()?;
-    params.expand(&[])?;
     let filter = params
         .base_filter()
         .and(Filter::eq("isActive", filters.is_active.unwrap_or(true)));
-    let page = scope
-        .repo::<Pipeline>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|p| to_document(&p))?;
-    Ok(ApiJson(list_body("pipelines", page, fields.as_deref())))
+    let repo = scope.repo::<Pipeline>();
+    let body = list_without_expand(repo, &params, &filter, &sort, LIST_LIMIT, "pipelines").await?;
+    Ok(ApiJson(body))
 }
 
 /// One pipeline (archived ones too).

@@ -10,7 +10,6 @@ use crm_core::entities::company::CompanyId;
 use crm_core::entities::contact::ContactId;
 use crm_core::entities::opportunity::OpportunityId;
 use crm_core::entities::task::{Priority, Task, TaskId, TaskStatus};
-use crm_core::repo::to_document;
 use crm_core::services::tasks::{self, ListQuery, NewTask, TaskPatch, nullable};
 use crm_core::{Timestamp, UserId};
 use serde::{Deserialize, Serialize};
@@ -22,7 +21,7 @@ use super::tickets::{actor, path_id};
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{ListParams, list_body};
+use crate::listing::{ListParams, list_without_expand};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -250,16 +249,16 @@ pub async fn list_tasks(
     };
     let filter = tags_only.base_filter().and(tasks::list_filter(&q)?);
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
-    let req = p.page_request(DEFAULT_LIMIT)?;
-    let fields = p.fields()?;
-    // Nothing to expand here; refuse rather than ignore.
-    p.expand(&[])?;
-    let page = scope
-        .repo::<Task>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|t| to_document(&t))?;
-    Ok(ApiJson(list_body("tasks", page, fields.as_deref())).into_response())
+    let body = list_without_expand(
+        scope.repo::<Task>(),
+        &p,
+        &filter,
+        &sort,
+        DEFAULT_LIMIT,
+        "tasks",
+    )
+    .await?;
+    Ok(ApiJson(body).into_response())
 }
 
 #[utoipa::path(

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::ticket::{Ticket, TicketId};
-use crm_core::repo::to_document;
 use crm_core::services::tasks::{Actor, nullable};
 use crm_core::services::tickets::{self, ListQuery, NewComment, NewTicket, TicketPatch};
 use crm_core::{Error, SortKey};
@@ -18,7 +17,7 @@ use utoipa_axum::routes;
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{ListParams, list_body};
+use crate::listing::{ListParams, list_without_expand};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -261,16 +260,16 @@ pub async fn list_tickets(
     };
     let filter = tags_only.base_filter().and(tickets::list_filter(&q)?);
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
-    let req = p.page_request(DEFAULT_LIMIT)?;
-    let fields = p.fields()?;
-    // Nothing to expand here; refuse rather than ignore.
-    p.expand(&[])?;
-    let page = scope
-        .repo::<Ticket>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|t| to_document(&t))?;
-    Ok(ApiJson(list_body("tickets", page, fields.as_deref())).into_response())
+    let body = list_without_expand(
+        scope.repo::<Ticket>(),
+        &p,
+        &filter,
+        &sort,
+        DEFAULT_LIMIT,
+        "tickets",
+    )
+    .await?;
+    Ok(ApiJson(body).into_response())
 }
 
 /// One ticket with its comments.
