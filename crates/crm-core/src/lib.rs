@@ -2,6 +2,7 @@
 //! ports and the typed repositories over them. No I/O and no database driver lives here.
 
 pub mod accounts;
+pub mod blob;
 pub mod engine;
 pub mod entities;
 pub mod error;

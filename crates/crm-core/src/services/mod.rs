@@ -1,10 +1,12 @@
 //! Domain rules of the workspace resources: validation of commands, state changes, derived values.
 
 pub mod activities;
+pub mod attachments;
 pub mod companies;
 pub mod contacts;
 pub mod custom_fields;
 pub mod idempotency;
+pub mod notifications;
 pub mod opportunities;
 pub mod pipelines;
 pub mod ratelimit;

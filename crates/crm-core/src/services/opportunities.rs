@@ -589,7 +589,9 @@ pub async fn patch(
     if activity {
         u = u.set("lastActivityAt", ts(now));
     }
-    scope.repo::<Opportunity>().update(id, &u).await
+    let o = scope.repo::<Opportunity>().update(id, &u).await?;
+    super::notifications::deal_closed(scope, caller, cur.status, &o).await;
+    Ok(o)
 }
 
 /// Moves a live deal to the trash (`deletedAt`); it disappears from reads and lists but keeps
@@ -696,6 +698,7 @@ pub async fn move_to(
         if let Some(o) = repo.find_one_and_update(&unchanged, &u, false).await? {
             record_event(scope, &o, from.as_ref(), &to, caller, now).await?;
             log_move(scope, &o, from.as_ref(), &to, caller).await?;
+            super::notifications::deal_closed(scope, caller, cur.status, &o).await;
             return Ok(o);
         }
     }

@@ -198,7 +198,27 @@ pub async fn create(scope: &WorkspaceScope, actor: &Actor, cmd: NewTask) -> Resu
         t.assigned_to,
     )
     .await?;
-    scope.repo::<Task>().insert(&t).await
+    let t = scope.repo::<Task>().insert(&t).await?;
+    notify_assignee(scope, actor, &t, None).await;
+    Ok(t)
+}
+
+/// Tells a newly assigned user other than the actor about the task.
+async fn notify_assignee(scope: &WorkspaceScope, actor: &Actor, t: &Task, before: Option<UserId>) {
+    use super::notifications::{Notice, notify_best_effort};
+    use crate::entities::notification::{NotificationType, RelatedEntityType};
+    if let Some(u) = t
+        .assigned_to
+        .filter(|u| *u != actor.user && Some(*u) != before)
+    {
+        let notice = Notice::new(
+            NotificationType::TaskAssigned,
+            "Task assigned to you",
+            &t.title,
+        )
+        .about(RelatedEntityType::Task, t.id);
+        notify_best_effort(scope, u, notice).await;
+    }
 }
 
 fn set_or_unset<T: serde::Serialize>(
@@ -279,7 +299,9 @@ pub async fn update(
     if u.is_empty() {
         return Ok(old);
     }
-    repo.update(id, &u).await
+    let t = repo.update(id, &u).await?;
+    notify_assignee(scope, actor, &t, old.assigned_to).await;
+    Ok(t)
 }
 
 pub async fn complete(scope: &WorkspaceScope, now: Timestamp, id: TaskId) -> Result<Task> {
