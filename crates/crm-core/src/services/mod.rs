@@ -3,6 +3,7 @@
 pub mod activities;
 pub mod attachments;
 pub mod companies;
+pub mod contact_lists;
 pub mod contacts;
 pub mod custom_fields;
 pub mod idempotency;
@@ -10,5 +11,7 @@ pub mod notifications;
 pub mod opportunities;
 pub mod pipelines;
 pub mod ratelimit;
+pub mod referrals;
 pub mod tasks;
 pub mod tickets;
+pub mod waitlist;
