@@ -193,5 +193,6 @@ impl Activity {
 
 impl Entity for Activity {
     const DEF: &'static EntityDef = &ACTIVITY;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Activity {}

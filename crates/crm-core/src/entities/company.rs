@@ -159,5 +159,6 @@ impl Company {
 
 impl Entity for Company {
     const DEF: &'static EntityDef = &COMPANY;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Company {}

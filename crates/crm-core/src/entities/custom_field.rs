@@ -203,5 +203,6 @@ impl CustomFieldDefinition {
 
 impl Entity for CustomFieldDefinition {
     const DEF: &'static EntityDef = &CUSTOM_FIELD_DEFINITION;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for CustomFieldDefinition {}

@@ -275,5 +275,6 @@ impl Opportunity {
 
 impl Entity for Opportunity {
     const DEF: &'static EntityDef = &OPPORTUNITY;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Opportunity {}

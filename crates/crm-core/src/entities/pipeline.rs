@@ -139,5 +139,6 @@ impl Pipeline {
 
 impl Entity for Pipeline {
     const DEF: &'static EntityDef = &PIPELINE;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Pipeline {}

@@ -140,5 +140,6 @@ impl Task {
 
 impl Entity for Task {
     const DEF: &'static EntityDef = &TASK;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Task {}

@@ -236,5 +236,6 @@ impl Ticket {
 
 impl Entity for Ticket {
     const DEF: &'static EntityDef = &TICKET;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Ticket {}

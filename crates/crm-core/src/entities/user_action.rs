@@ -1,5 +1,6 @@
 //! UserAction (`useractions`): what a user did, kept 90 days. The original logs page actions for
-//! pattern detection; here it is also the audit trail of writes (`metadata.before`/`after`).
+//! pattern detection; here it is also the audit trail of writes (`page` = [`AUDIT_PAGE`],
+//! `metadata.before`/`after`/`changed`/`actor`), written by `repo::Repo` (ADR 0009).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -15,6 +16,9 @@ define_id!(UserActionId);
 /// Entries expire 90 days after `timestamp`.
 pub const USER_ACTION_TTL_SECONDS: u64 = 90 * 24 * 3600;
 
+/// The `page` of audit entries, which sets them apart from the original's page tracking.
+pub const AUDIT_PAGE: &str = "audit";
+
 pub static USER_ACTION: EntityDef = EntityDef {
     name: "UserAction",
     collection: "useractions",
@@ -23,7 +27,8 @@ pub static USER_ACTION: EntityDef = EntityDef {
     },
     timestamps: true,
     fields: &[
-        f("userId", Id).required(),
+        // Absent on entries written by the system rather than a user.
+        f("userId", Id),
         f("actionType", Text).required(),
         f("page", Text).required(),
         f("resourceType", Text),
@@ -39,6 +44,9 @@ pub static USER_ACTION: EntityDef = EntityDef {
         IndexDef::on(&[("page", Asc), ("actionType", Asc)]),
         IndexDef::on(&[("actionType", Asc)]),
         IndexDef::on(&[("resourceType", Asc)]),
+        // The audit log: newest first, and one record's history.
+        IndexDef::on(&[("timestamp", Desc)]),
+        IndexDef::on(&[("resourceId", Asc), ("timestamp", Desc)]),
         // The original's TTL key (not createdAt), so its existing index is reused as is.
         IndexDef::ttl(&[("timestamp", Asc)], USER_ACTION_TTL_SECONDS),
     ],
@@ -51,7 +59,8 @@ pub struct UserAction {
     #[serde(rename = "_id")]
     pub id: UserActionId,
     pub workspace_id: WorkspaceId,
-    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
     /// e.g. `contact.update`.
     pub action_type: String,
     pub page: String,
@@ -81,9 +90,34 @@ impl UserAction {
         Self {
             id: UserActionId::new(),
             workspace_id,
-            user_id,
+            user_id: Some(user_id),
             action_type: action_type.into(),
             page: page.into(),
+            resource_type: None,
+            resource_id: None,
+            metadata: Map::new(),
+            timestamp: now,
+            duration_ms: None,
+            created_at: None,
+            updated_at: None,
+        }
+    }
+}
+
+impl UserAction {
+    /// An audit entry (`page` = [`AUDIT_PAGE`]); `user_id` is `None` for system writes.
+    pub fn audit(
+        workspace_id: WorkspaceId,
+        user_id: Option<UserId>,
+        action_type: impl Into<String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: UserActionId::new(),
+            workspace_id,
+            user_id,
+            action_type: action_type.into(),
+            page: AUDIT_PAGE.into(),
             resource_type: None,
             resource_id: None,
             metadata: Map::new(),
