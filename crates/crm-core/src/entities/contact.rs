@@ -267,5 +267,6 @@ impl Contact {
 
 impl Entity for Contact {
     const DEF: &'static EntityDef = &CONTACT;
+    const AUDITED: bool = true;
 }
 impl WorkspaceEntity for Contact {}
