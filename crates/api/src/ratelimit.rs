@@ -52,7 +52,12 @@ impl RateLimitConfig {
     }
 }
 
-const AUTH_PATHS: [&str; 2] = ["/api/v1/auth/login", "/api/v1/auth/register"];
+// The public waitlist sign-up shares the budget of login and register.
+const AUTH_PATHS: [&str; 3] = [
+    "/api/v1/auth/login",
+    "/api/v1/auth/register",
+    "/api/v1/waitlist",
+];
 
 fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for

@@ -4,13 +4,16 @@
 pub mod activities;
 pub mod auth;
 pub mod companies;
+pub mod contact_lists;
 pub mod contacts;
 pub mod custom_fields;
 pub mod opportunities;
 pub mod ops;
 pub mod pipelines;
+pub mod referrals;
 pub mod tasks;
 pub mod tickets;
+pub mod waitlist;
 pub mod workspaces;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -43,6 +46,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = auth::routes(r);
     let r = workspaces::routes(r);
     let r = contacts::routes(r);
+    let r = contact_lists::routes(r);
+    let r = referrals::routes(r);
+    let r = waitlist::routes(r);
     let r = companies::routes(r);
     let r = custom_fields::routes(r);
     let r = pipelines::routes(r);
