@@ -1,5 +1,6 @@
 //! Contacts: CRUD with a trash (soft delete, restore, purge), lists with filters, sort, offset or
-//! cursor paging, field selection and `expand=company`, and bulk delete and tag changes. The rules
+//! cursor paging, field selection and `expand=company`, bulk delete and tag changes, duplicate
+//! detection and merges with their history (ADR 0011). The rules
 //! live in `crm_core::services::contacts`; handlers extract, parse, call and map.
 //!
 //! Bodies are strict: a key that is not a writable field answers 422 naming it.
@@ -9,10 +10,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::contact::{Contact, ContactId};
+use crm_core::entities::contact_merge::ContactMerge;
+use crm_core::paging::PageRequest;
 use crm_core::repo::to_document;
 use crm_core::services::contacts::{
     self as svc, BulkTags, ContactFilter, ContactPatch, NewContact, WriteCtx,
 };
+use crm_core::services::merge::{self, MergeCommand};
 use crm_core::{Error, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -48,6 +52,9 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(restore_contact))
         .routes(routes!(bulk_delete_contacts))
         .routes(routes!(bulk_tag_contacts))
+        .routes(routes!(contact_duplicates))
+        .routes(routes!(merge_contacts))
+        .routes(routes!(contact_merges))
 }
 
 /// The caller's write context in the member's workspace (after the permission check).
@@ -411,9 +418,10 @@ pub async fn patch_contact(
     Ok(ApiJson(Value::Object(to_document(&c)?)))
 }
 
-/// Moves a contact to the trash (restorable), or with `purge=true` deletes it for good (also
-/// from the trash) with its timeline, clearing the deals' references to it. Owner and admins
-/// only.
+/// Moves a contact to the trash (restorable; its email is set aside as `trashedEmail` so a new
+/// contact may take it), or with `purge=true` deletes it for good (also from the trash) with its
+/// timeline and list memberships, clearing deals', tasks' and tickets' references to it. Owner
+/// and admins only.
 #[utoipa::path(
     delete,
     path = "/api/v1/workspaces/{workspaceId}/contacts/{id}",
@@ -439,15 +447,15 @@ pub async fn delete_contact(
     let id: ContactId = parse_path_id(&id)?;
     if q.purge.unwrap_or(false) {
         // 404 before touching any reference when the id is not a contact here.
-        scope.repo::<Contact>().get(id).await?;
         svc::purge(scope, id).await?;
     } else {
-        svc::soft_delete::<Contact>(&write_ctx(&member, scope, &state), id.into()).await?;
+        svc::trash(&write_ctx(&member, scope, &state), id, None).await?;
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Takes a contact out of the trash (a live one is returned unchanged). Owner and admins only.
+/// Takes a contact out of the trash (a live one is returned unchanged), giving it back its email
+/// (409 with field `email` when a live contact took it meanwhile). Owner and admins only.
 #[utoipa::path(
     post,
     path = "/api/v1/workspaces/{workspaceId}/contacts/{id}/restore",
@@ -461,6 +469,8 @@ pub async fn delete_contact(
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such contact in this workspace", body = Problem,
             content_type = "application/problem+json"),
+        (status = 409, description = "A live contact has the email now (`field`: email)",
+            body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn restore_contact(
@@ -469,7 +479,7 @@ pub async fn restore_contact(
 ) -> ApiResult<ApiJson<Value>> {
     let scope = member.can(Resource::Contacts, Action::Delete)?;
     let id: ContactId = parse_path_id(&id)?;
-    let c = svc::restore::<Contact>(scope, id.into()).await?;
+    let c = svc::restore_contact(scope, id).await?;
     Ok(ApiJson(Value::Object(to_document(&c)?)))
 }
 
@@ -496,8 +506,7 @@ pub async fn bulk_delete_contacts(
 ) -> ApiResult<ApiJson<BulkResult>> {
     let scope = member.can(Resource::Contacts, Action::Delete)?;
     let ids = svc::parse_ids(&body.ids, "ids")?;
-    let matched =
-        svc::bulk_soft_delete::<Contact>(&write_ctx(&member, scope, &state), &ids).await?;
+    let matched = svc::bulk_trash(&write_ctx(&member, scope, &state), &ids).await?;
     Ok(ApiJson(BulkResult { matched }))
 }
 
@@ -526,4 +535,230 @@ pub async fn bulk_tag_contacts(
     let cmd = BulkTags::parse(&body.ids, &body.add, &body.remove)?;
     let matched = svc::bulk_tags(&write_ctx(&member, scope, &state), &cmd).await?;
     Ok(ApiJson(BulkResult { matched }))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DuplicatesParams {
+    /// Most groups to return, 1 to 200 (default 50); the best scores come first.
+    pub limit: Option<u64>,
+}
+
+const DUPLICATE_GROUPS_DEFAULT: u64 = 50;
+const DUPLICATE_GROUPS_MAX: u64 = 200;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DuplicateGroup)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicateGroupDoc {
+    /// `email` (same address, case and spaces ignored), `phone` (same digits, at least 7) or
+    /// `nameAndCompany` (same first and last name within one company).
+    pub reason: String,
+    /// The normalised value the contacts share.
+    pub key: String,
+    /// How sure the match is, 0 to 100: email 95, phone 80, name and company 70.
+    pub score: u8,
+    /// Oldest first.
+    pub contact_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DuplicateReport)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicateReportDoc {
+    pub groups: Vec<DuplicateGroupDoc>,
+    /// Live contacts read, newest first (at most 20,000).
+    pub scanned: u64,
+    /// False when the workspace has more live contacts than one search reads.
+    pub complete: bool,
+    /// False when more groups were found than `limit`.
+    pub all_groups: bool,
+}
+
+/// Groups of live contacts that look like the same person: same normalised email, same phone
+/// digits (7 or more), or same first and last name within one company. The search reads the
+/// newest 20,000 live contacts (`complete` says whether that was all of them) and returns at
+/// most `limit` groups, best score first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{workspaceId}/contacts/duplicates",
+    tag = "contacts",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id"), DuplicatesParams),
+    responses(
+        (status = 200, description = "Duplicate groups", body = DuplicateReportDoc),
+        (status = 404, description = "No such workspace", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad limit", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn contact_duplicates(
+    member: Member,
+    ApiQuery(q): ApiQuery<DuplicatesParams>,
+) -> ApiResult<ApiJson<Value>> {
+    let scope = member.can(Resource::Contacts, Action::View)?;
+    let limit = q.limit.unwrap_or(DUPLICATE_GROUPS_DEFAULT);
+    if !(1..=DUPLICATE_GROUPS_MAX).contains(&limit) {
+        return Err(
+            Error::invalid("limit", format!("must be from 1 to {DUPLICATE_GROUPS_MAX}")).into(),
+        );
+    }
+    let report = merge::find_duplicates(scope, limit as usize).await?;
+    Ok(ApiJson(
+        serde_json::to_value(report).map_err(Error::internal)?,
+    ))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = ContactMergeRequest)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MergeBody {
+    /// The contact that stays.
+    pub primary_id: String,
+    /// 1 to 10 live contacts of the workspace to merge into the primary and move to the trash.
+    pub duplicate_ids: Vec<String>,
+    /// Field name to the id of the contact (primary or duplicate) to take it from. Fields not
+    /// named keep the primary's value, or when it is empty take the first duplicate's that has
+    /// one. Tags are unioned and custom fields merged key by key whatever this says.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ContactMerge)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactMergeDoc {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub workspace_id: String,
+    pub primary_id: String,
+    pub duplicate_ids: Vec<String>,
+    /// Who merged.
+    pub merged_by: String,
+    /// The field choices sent.
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// The primary before the merge.
+    #[schema(value_type = Object)]
+    pub primary_snapshot: Value,
+    /// The duplicates before the merge, in `duplicateIds` order.
+    #[schema(value_type = Vec<Object>)]
+    pub duplicate_snapshots: Vec<Value>,
+    /// Absent when the merge was interrupted.
+    pub completed_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ContactMergeResult)]
+pub struct MergeResultDoc {
+    /// The primary after the merge.
+    pub contact: ContactDoc,
+    /// The merge record.
+    pub merge: ContactMergeDoc,
+}
+
+/// Paging of the merge history.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PagingParams {
+    /// 1-based page (offset paging).
+    pub page: Option<u64>,
+    /// Items per page, 1 to 500.
+    pub limit: Option<u64>,
+    /// Keyset cursor from a previous page's `nextCursor`; empty for the first page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ContactMergeList)]
+pub struct MergeListDoc {
+    pub merges: Vec<ContactMergeDoc>,
+    #[schema(inline)]
+    pub pagination: PaginationDoc,
+}
+
+/// Merges up to 10 duplicates into a primary contact: the primary keeps its values, empty ones
+/// are filled from the duplicates (or taken as `fields` says), tags and custom fields are unioned,
+/// activities, tasks, tickets, deals (with their `contactName`), attachments and list memberships
+/// of the duplicates move to the primary, and the duplicates go to the trash with `mergedInto`.
+/// A merge record keeps who, when and every contact's pre-merge snapshot. It trashes records, so
+/// owner and admins only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/contacts/merge",
+    tag = "contacts",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = MergeBody,
+    responses(
+        (status = 200, description = "The merged contact and the merge record",
+            body = MergeResultDoc),
+        (status = 403, description = "The role may not delete contacts", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "A live contact took the email meanwhile (`field`: email)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed id, one that is not a live contact of this \
+            workspace (`field` names it), a field that cannot be chosen, or too many tags",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn merge_contacts(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> ApiResult<ApiJson<Value>> {
+    let scope = member.can(Resource::Contacts, Action::Delete)?;
+    let cmd = MergeCommand::parse(&body.primary_id, &body.duplicate_ids, &body.fields)?;
+    let out = merge::merge(&write_ctx(&member, scope, &state), &cmd).await?;
+    let mut m = Map::new();
+    m.insert("contact".into(), Value::Object(to_document(&out.contact)?));
+    m.insert("merge".into(), Value::Object(to_document(&out.merge)?));
+    Ok(ApiJson(Value::Object(m)))
+}
+
+/// The merges a contact took part in, as primary or as duplicate (also while it is in the
+/// trash), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{workspaceId}/contacts/{id}/merges",
+    tag = "contacts",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id"),
+        ("id" = String, Path, description = "The contact id"), PagingParams),
+    responses(
+        (status = 200, description = "A page of merge records", body = MergeListDoc),
+        (status = 404, description = "No such contact in this workspace", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad paging", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn contact_merges(
+    member: Member,
+    Path((_, id)): Path<(String, String)>,
+    ApiQuery(p): ApiQuery<PagingParams>,
+) -> ApiResult<Response> {
+    let scope = member.can(Resource::Contacts, Action::View)?;
+    let id: ContactId = parse_path_id(&id)?;
+    scope.repo::<Contact>().get(id).await?;
+    let req: PageRequest = ListParams {
+        page: p.page,
+        limit: p.limit,
+        cursor: p.cursor,
+        ..ListParams::default()
+    }
+    .page_request(DEFAULT_PAGE_LIMIT)?;
+    let page = scope
+        .repo::<ContactMerge>()
+        .page(&merge::merges_of(id), &[SortKey::desc("createdAt")], &req)
+        .await?
+        .try_map(|m| to_document(&m))?;
+    Ok(ApiJson(list_body("merges", page, None)).into_response())
 }

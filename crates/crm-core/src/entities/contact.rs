@@ -76,6 +76,10 @@ pub static CONTACT: EntityDef = EntityDef {
         f("salesforceSyncStatus", Text),
         f("salesforceSyncError", Text),
         f("deletedAt", Date),
+        // Target additions (ADR 0011): a trashed contact's email is kept here, outside the unique
+        // key, and a merged duplicate names the contact it went into.
+        f("trashedEmail", Text),
+        f("mergedInto", Id),
     ],
     // Target, not the original's sparse key: many contacts without an email are allowed.
     unique: &[UniqueKey {
@@ -210,6 +214,10 @@ pub struct Contact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trashed_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<ContactId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Timestamp>,
@@ -254,6 +262,8 @@ impl Contact {
             merge_history: Vec::new(),
             salesforce_id: None,
             deleted_at: None,
+            trashed_email: None,
+            merged_into: None,
             created_at: None,
             updated_at: None,
         }

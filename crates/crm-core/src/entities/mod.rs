@@ -5,6 +5,7 @@ pub mod attachment;
 pub mod company;
 pub mod contact;
 pub mod contact_list;
+pub mod contact_merge;
 pub mod counter;
 pub mod custom_field;
 pub mod invite_link;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<&'static EntityDef> {
         &notification::NOTIFICATION,
         &attachment::ATTACHMENT,
         &contact_list::CONTACT_LIST,
+        &contact_merge::CONTACT_MERGE,
         &waitlist::WAITLIST,
         &referral::REFERRAL,
         &otp::OTP,

@@ -16,8 +16,12 @@ use crate::engine::Document;
 use crate::entities::activity::Activity;
 use crate::entities::company::Company;
 use crate::entities::contact::{Contact, ContactId};
+use crate::entities::contact_list::ContactList;
+use crate::entities::contact_merge::ContactMerge;
 use crate::entities::opportunity::Opportunity;
+use crate::entities::task::Task;
 use crate::entities::team_member::TeamMember;
+use crate::entities::ticket::Ticket;
 use crate::error::{Error, Result};
 use crate::id::{ObjectId, UserId};
 use crate::path::FieldPath;
@@ -400,7 +404,7 @@ pub fn live() -> Filter {
     Filter::eq(DELETED_AT, Value::Null)
 }
 
-fn by_id(id: ObjectId) -> Filter {
+pub fn by_id(id: ObjectId) -> Filter {
     Filter::eq("_id", id.to_hex())
 }
 
@@ -529,7 +533,7 @@ pub async fn bulk_soft_delete<E: WorkspaceEntity>(ctx: &WriteCtx, ids: &[ObjectI
         .await
 }
 
-fn ids_filter(ids: &[ObjectId]) -> Filter {
+pub fn ids_filter(ids: &[ObjectId]) -> Filter {
     Filter::In(
         "_id".into(),
         ids.iter().map(|id| Value::String(id.to_hex())).collect(),
@@ -675,7 +679,18 @@ pub async fn create(ctx: &WriteCtx, cmd: &NewContact) -> Result<Contact> {
     check_contact_refs(ctx, &cmd.0).await?;
     let base = Contact::new(ctx.scope.id(), ctx.actor, "");
     let contact = build(&ctx.scope, &base, &cmd.0, "contact").await?;
-    ctx.scope.repo::<Contact>().insert(&contact).await
+    let repo = ctx.scope.repo::<Contact>();
+    match repo.insert(&contact).await {
+        Err(Error::Conflict { key }) if key == "email" => {
+            let email = cmd.0.set_value("email").cloned().unwrap_or(Value::Null);
+            if release_trashed_email(&ctx.scope, &email).await? {
+                repo.insert(&contact).await
+            } else {
+                Err(Error::Conflict { key })
+            }
+        }
+        other => other,
+    }
 }
 
 /// Patches a live contact. A lifecycle stage change records the previous stage and when.
@@ -694,7 +709,16 @@ pub async fn patch(ctx: &WriteCtx, id: ContactId, cmd: &ContactPatch) -> Result<
     if u.is_empty() {
         return Ok(current);
     }
-    let updated: Contact = update_live(&ctx.scope, id.into(), &u).await?;
+    let updated: Contact = match update_live(&ctx.scope, id.into(), &u).await {
+        Err(Error::Conflict { key }) if key == "email" => {
+            let email = cmd.0.set_value("email").cloned().unwrap_or(Value::Null);
+            if !release_trashed_email(&ctx.scope, &email).await? {
+                return Err(Error::Conflict { key });
+            }
+            update_live(&ctx.scope, id.into(), &u).await?
+        }
+        other => other?,
+    };
     let name = full_name(&updated);
     if name != full_name(&current) {
         opportunities::sync_contact_name(&ctx.scope, id, Some(&name)).await?;
@@ -703,34 +727,256 @@ pub async fn patch(ctx: &WriteCtx, id: ContactId, cmd: &ContactPatch) -> Result<
 }
 
 /// The name deals show for a contact (as `opportunities` derives it).
-fn full_name(c: &Contact) -> String {
+pub fn full_name(c: &Contact) -> String {
     format!("{} {}", c.first_name, c.last_name)
         .trim()
         .to_owned()
 }
 
-/// Deletes a contact for good (live or in the trash) with its timeline, and clears the deals'
-/// references to it. References go first, so an interruption leaves no dangling one.
-pub async fn purge(scope: &WorkspaceScope, id: ContactId) -> Result<()> {
+/// One step of a contact purge. Later features (lead scores, workflow and campaign enrollments,
+/// attachments) add theirs here; the contact itself is always the last step, so an interrupted
+/// purge leaves the contact in place and no record pointing at a missing one (ADR 0011).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeStep {
+    /// Deletes the contact's timeline.
+    Activities,
+    /// Takes the contact out of static lists.
+    ListMemberships,
+    /// Clears `contactId` and `contactName` on deals (deals outlive their contact).
+    DealContact,
+    /// Takes the contact out of deals' `associatedContacts`.
+    DealAssociations,
+    /// Clears `relatedContactId` on tasks.
+    Tasks,
+    /// Clears `relatedContactId` and `requesterId` on tickets (the requester's email stays).
+    Tickets,
+    /// Clears `linkedContactId` on other contacts.
+    LinkedContacts,
+    /// Deletes the merge records whose primary is the contact (they hold personal data).
+    MergeRecords,
+    /// Deletes the contact.
+    Contact,
+}
+
+/// The purge, children first and the contact last.
+pub const PURGE_STEPS: &[PurgeStep] = &[
+    PurgeStep::Activities,
+    PurgeStep::ListMemberships,
+    PurgeStep::DealContact,
+    PurgeStep::DealAssociations,
+    PurgeStep::Tasks,
+    PurgeStep::Tickets,
+    PurgeStep::LinkedContacts,
+    PurgeStep::MergeRecords,
+    PurgeStep::Contact,
+];
+
+/// Runs one purge step; returns how many records it changed.
+pub async fn purge_step(scope: &WorkspaceScope, id: ContactId, step: PurgeStep) -> Result<u64> {
     let hex = id.to_string();
-    let deals = scope.repo::<Opportunity>();
-    deals
+    let is = |path: &'static str| Filter::eq(path, hex.clone());
+    match step {
+        PurgeStep::Activities => {
+            scope
+                .repo::<Activity>()
+                .delete_many(&Filter::eq("entityType", "contact").and(is("entityId")))
+                .await
+        }
+        PurgeStep::ListMemberships => {
+            scope
+                .repo::<ContactList>()
+                .update_many(
+                    &is("contacts"),
+                    &Update::new().pull("contacts", hex.clone()),
+                )
+                .await
+        }
+        PurgeStep::DealContact => {
+            scope
+                .repo::<Opportunity>()
+                .update_many(
+                    &is("contactId"),
+                    &Update::new().unset("contactId").unset("contactName"),
+                )
+                .await
+        }
+        PurgeStep::DealAssociations => {
+            scope
+                .repo::<Opportunity>()
+                .update_many(
+                    &is("associatedContacts"),
+                    &Update::new().pull("associatedContacts", hex.clone()),
+                )
+                .await
+        }
+        PurgeStep::Tasks => {
+            scope
+                .repo::<Task>()
+                .update_many(
+                    &is("relatedContactId"),
+                    &Update::new().unset("relatedContactId"),
+                )
+                .await
+        }
+        PurgeStep::Tickets => {
+            let tickets = scope.repo::<Ticket>();
+            let a = tickets
+                .update_many(
+                    &is("relatedContactId"),
+                    &Update::new().unset("relatedContactId"),
+                )
+                .await?;
+            let b = tickets
+                .update_many(&is("requesterId"), &Update::new().unset("requesterId"))
+                .await?;
+            Ok(a + b)
+        }
+        PurgeStep::LinkedContacts => {
+            scope
+                .repo::<Contact>()
+                .update_many(
+                    &is("linkedContactId"),
+                    &Update::new().unset("linkedContactId"),
+                )
+                .await
+        }
+        PurgeStep::MergeRecords => {
+            scope
+                .repo::<ContactMerge>()
+                .delete_many(&is("primaryId"))
+                .await
+        }
+        PurgeStep::Contact => scope.repo::<Contact>().delete(id).await.map(|()| 1),
+    }
+}
+
+/// Deletes a contact for good (live or in the trash) with its timeline and list memberships,
+/// clearing every other record's reference to it, in [`PURGE_STEPS`] order.
+pub async fn purge(scope: &WorkspaceScope, id: ContactId) -> Result<()> {
+    // NotFound before any step touches a reference.
+    scope.repo::<Contact>().get(id).await?;
+    for step in PURGE_STEPS {
+        purge_step(scope, id, *step).await?;
+    }
+    Ok(())
+}
+
+/// The update that moves a contact to the trash. Its email moves to `trashedEmail`, outside the
+/// unique key, so a new contact may take it; restoring checks it again (ADR 0011).
+fn trash_update(now: Timestamp, email: Option<&str>, merged_into: Option<ContactId>) -> Update {
+    let mut u = Update::new().set(DELETED_AT, now.to_canonical());
+    if let Some(e) = email {
+        u = u.unset("email").set("trashedEmail", e);
+    }
+    if let Some(p) = merged_into {
+        u = u.set("mergedInto", p.to_string());
+    }
+    u
+}
+
+/// Moves `c` (as read) to the trash unless it changed email or left the live records meanwhile;
+/// returns whether it moved.
+async fn trash_as_read(
+    ctx: &WriteCtx,
+    c: &Contact,
+    merged_into: Option<ContactId>,
+) -> Result<bool> {
+    let same = by_id(c.id.into()).and(live()).and(Filter::eq(
+        "email",
+        c.email.clone().map_or(Value::Null, Value::String),
+    ));
+    let n = ctx
+        .scope
+        .repo::<Contact>()
         .update_many(
-            &Filter::eq("contactId", hex.clone()),
-            &Update::new().unset("contactId").unset("contactName"),
+            &same,
+            &trash_update(ctx.now, c.email.as_deref(), merged_into),
         )
         .await?;
-    deals
-        .update_many(
-            &Filter::eq("associatedContacts", hex.clone()),
-            &Update::new().pull("associatedContacts", hex.clone()),
+    Ok(n > 0)
+}
+
+/// Moves a live contact to the trash (`merged_into`: the contact a merge moved it into).
+pub async fn trash(ctx: &WriteCtx, id: ContactId, merged_into: Option<ContactId>) -> Result<()> {
+    // A concurrent email change makes the guarded write miss; read again, a few times.
+    for _ in 0..3 {
+        let c = get_live::<Contact>(&ctx.scope, id.into()).await?;
+        if trash_as_read(ctx, &c, merged_into).await? {
+            return Ok(());
+        }
+    }
+    Err(Error::Unavailable(
+        "the contact kept changing while being deleted; retry".into(),
+    ))
+}
+
+/// Moves the live contacts among `ids` to the trash; returns how many moved.
+pub async fn bulk_trash(ctx: &WriteCtx, ids: &[ObjectId]) -> Result<u64> {
+    let found = ctx
+        .scope
+        .repo::<Contact>()
+        .find(
+            &ids_filter(ids).and(live()),
+            &FindOptions {
+                limit: Some(ids.len() as u64),
+                ..FindOptions::default()
+            },
         )
         .await?;
-    scope
-        .repo::<Activity>()
-        .delete_many(&Filter::eq("entityType", "contact").and(Filter::eq("entityId", hex)))
+    let mut moved = 0;
+    for c in &found {
+        if trash_as_read(ctx, c, None).await? {
+            moved += 1;
+            continue;
+        }
+        match trash(ctx, c.id, None).await {
+            Ok(()) => moved += 1,
+            Err(Error::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(moved)
+}
+
+/// Takes a contact out of the trash (a live one is returned as it is), giving it back its email:
+/// 409 on `email` when a live contact took it meanwhile.
+pub async fn restore_contact(scope: &WorkspaceScope, id: ContactId) -> Result<Contact> {
+    let c = scope.repo::<Contact>().get(id).await?;
+    if c.deleted_at.is_none() {
+        return Ok(c);
+    }
+    let mut u = Update::new().unset(DELETED_AT).unset("mergedInto");
+    if let Some(e) = &c.trashed_email {
+        u = u.set("email", e.clone()).unset("trashedEmail");
+    }
+    let restored = scope
+        .repo::<Contact>()
+        .find_one_and_update(
+            &by_id(id.into()).and(Filter::Ne(DELETED_AT.into(), Value::Null)),
+            &u,
+            false,
+        )
         .await?;
-    scope.repo::<Contact>().delete(id).await
+    match restored {
+        Some(c) => Ok(c),
+        None => get_live(scope, id.into()).await,
+    }
+}
+
+/// Frees `email` when a contact in the trash still holds it (trashed before emails were set
+/// aside); returns whether one did.
+async fn release_trashed_email(scope: &WorkspaceScope, email: &Value) -> Result<bool> {
+    let Value::String(e) = email else {
+        return Ok(false);
+    };
+    let n = scope
+        .repo::<Contact>()
+        .update_many(
+            &Filter::eq("email", e.clone()).and(trash_filter(true)),
+            &Update::new().unset("email").set("trashedEmail", e.clone()),
+        )
+        .await?;
+    Ok(n > 0)
 }
 
 /// What a contact listing may filter on, besides `search` and `tags`.
@@ -859,6 +1105,12 @@ mod tests {
 
     use super::*;
     use crate::entities::contact::{ContactStatus, LifecycleStage};
+    use crate::id::WorkspaceId;
+    use crate::query::{GroupBy, GroupRow};
+    use crate::repo::Stores;
+    use crate::schema::EntityDef;
+    use crate::store::{DocumentStore, Tenant};
+    use crate::time::SystemClock;
 
     fn obj(v: Value) -> Map<String, Value> {
         match v {
@@ -1017,6 +1269,195 @@ mod tests {
             "remove"
         );
         assert_eq!(err_field(BulkTags::parse(&ok, &[], &[])), "add");
+    }
+
+    /// A store that records (operation, collection) and fails the `fail_at`-th write.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        ops: std::sync::Mutex<Vec<(&'static str, &'static str)>>,
+        fail_at: Option<usize>,
+    }
+
+    impl Recorder {
+        fn log(&self, op: &'static str, def: &'static EntityDef) -> Result<()> {
+            let mut ops = self.ops.lock().unwrap();
+            let writes = ops.iter().filter(|(o, _)| *o != "get").count();
+            if op != "get" && self.fail_at == Some(writes) {
+                return Err(Error::Unavailable("interrupted".into()));
+            }
+            ops.push((op, def.collection));
+            Ok(())
+        }
+        fn ops(&self) -> Vec<(&'static str, &'static str)> {
+            self.ops.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl DocumentStore for Recorder {
+        async fn insert(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            d: Document,
+        ) -> Result<Document> {
+            self.log("insert", def).map(|()| d)
+        }
+        async fn insert_many(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            d: Vec<Document>,
+        ) -> Result<u64> {
+            self.log("insert_many", def).map(|()| d.len() as u64)
+        }
+        async fn get(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<Document> {
+            self.log("get", def)?;
+            let Tenant::Workspace(ws) = t else {
+                return Err(Error::NotFound);
+            };
+            let mut c = Contact::new(ws, UserId::new(), "Ada");
+            c.id = id.into();
+            to_document(&c)
+        }
+        async fn find(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            _: &Filter,
+            _: &FindOptions,
+        ) -> Result<Vec<Document>> {
+            self.log("find", def).map(|()| Vec::new())
+        }
+        async fn count(&self, _: Tenant, def: &'static EntityDef, _: &Filter) -> Result<u64> {
+            self.log("count", def).map(|()| 0)
+        }
+        async fn update_one(
+            &self,
+            t: Tenant,
+            def: &'static EntityDef,
+            id: ObjectId,
+            _: &Update,
+        ) -> Result<Document> {
+            self.log("update_one", def)?;
+            self.get(t, def, id).await
+        }
+        async fn update_many(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            _: &Filter,
+            _: &Update,
+        ) -> Result<u64> {
+            self.log("update_many", def).map(|()| 1)
+        }
+        async fn find_one_and_update(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            _: &Filter,
+            _: &Update,
+            _: bool,
+        ) -> Result<Option<Document>> {
+            self.log("find_one_and_update", def).map(|()| None)
+        }
+        async fn delete_one(&self, _: Tenant, def: &'static EntityDef, _: ObjectId) -> Result<()> {
+            self.log("delete_one", def)
+        }
+        async fn delete_many(&self, _: Tenant, def: &'static EntityDef, _: &Filter) -> Result<u64> {
+            self.log("delete_many", def).map(|()| 1)
+        }
+        async fn aggregate(
+            &self,
+            _: Tenant,
+            def: &'static EntityDef,
+            _: &GroupBy,
+        ) -> Result<Vec<GroupRow>> {
+            self.log("aggregate", def).map(|()| Vec::new())
+        }
+    }
+
+    fn scope_over(store: std::sync::Arc<Recorder>) -> WorkspaceScope {
+        Stores::new(store, std::sync::Arc::new(SystemClock)).workspace(WorkspaceId::new())
+    }
+
+    fn data_writes(ops: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        ops.iter()
+            .filter(|(o, c)| *o != "get" && *c != "useractions")
+            .copied()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn purge_clears_children_before_deleting_the_contact() {
+        let store = std::sync::Arc::new(Recorder::default());
+        purge(&scope_over(store.clone()), ContactId::new())
+            .await
+            .unwrap();
+        let writes = data_writes(&store.ops());
+        assert_eq!(
+            writes.last(),
+            Some(&("delete_one", "contacts")),
+            "{writes:?}"
+        );
+        for c in [
+            "activities",
+            "contactlists",
+            "opportunities",
+            "tasks",
+            "tickets",
+            "contactmerges",
+        ] {
+            let at = writes.iter().position(|(_, x)| *x == c);
+            assert!(at.is_some_and(|i| i < writes.len() - 1), "{c}: {writes:?}");
+        }
+        assert_eq!(PURGE_STEPS.last(), Some(&PurgeStep::Contact));
+        assert_eq!(
+            PURGE_STEPS
+                .iter()
+                .filter(|s| **s == PurgeStep::Contact)
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_purge_keeps_the_contact() {
+        let full = std::sync::Arc::new(Recorder::default());
+        purge(&scope_over(full.clone()), ContactId::new())
+            .await
+            .unwrap();
+        let n = full.ops().iter().filter(|(o, _)| *o != "get").count();
+        for fail_at in 0..n {
+            let store = std::sync::Arc::new(Recorder {
+                fail_at: Some(fail_at),
+                ..Recorder::default()
+            });
+            let r = purge(&scope_over(store.clone()), ContactId::new()).await;
+            assert!(r.is_err(), "write {fail_at} failed but the purge succeeded");
+            let contact_gone = store
+                .ops()
+                .iter()
+                .any(|(o, c)| *o == "delete_one" && *c == "contacts");
+            let last_write = fail_at + 1 == n;
+            assert!(
+                !contact_gone || last_write,
+                "write {fail_at}: {:?}",
+                store.ops()
+            );
+        }
+    }
+
+    #[test]
+    fn trashing_moves_the_email_out_of_the_unique_key() {
+        let now = Timestamp::now();
+        let p = ContactId::new();
+        let u = trash_update(now, Some("ada@x.com"), Some(p));
+        let paths: Vec<&str> = u.ops.iter().map(|o| o.path().as_str()).collect();
+        assert_eq!(paths, ["deletedAt", "email", "trashedEmail", "mergedInto"]);
+        assert!(matches!(&u.ops[1], crate::query::UpdateOp::Unset(_)));
+        let u = trash_update(now, None, None);
+        assert_eq!(u.ops.len(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod contact_lists;
 pub mod contacts;
 pub mod custom_fields;
 pub mod idempotency;
+pub mod merge;
 pub mod notifications;
 pub mod opportunities;
 pub mod pipelines;
