@@ -46,7 +46,12 @@ pub fn apply(router: Router, config: &ApiConfig) -> Router {
                 timeout,
             ))
             .layer(DefaultBodyLimit::max(config.body_limit))
-            .layer(RequestBodyLimitLayer::new(config.body_limit)),
+            // Uploads lift the extractor limit on their route and count the file themselves.
+            .layer(RequestBodyLimitLayer::new(
+                config
+                    .body_limit
+                    .max(crate::routes::attachments::UPLOAD_BODY_LIMIT),
+            )),
     )
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crm_core::accounts::MailerHandle;
+use crm_core::blob::{BlobStore, MemoryBlobStore};
 use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub config: ApiConfig,
     /// Account mails; logs them unless [`AppState::with_mailer`] sets a transport.
     pub mailer: MailerHandle,
+    /// Attachment bytes; in memory unless [`AppState::with_blobs`] sets a store.
+    pub blobs: Arc<dyn BlobStore>,
     signing_key: Arc<SigningKey>,
 }
 
@@ -61,12 +64,18 @@ impl AppState {
             stores,
             config,
             mailer: MailerHandle::default(),
+            blobs: Arc::new(MemoryBlobStore::new()),
             signing_key: Arc::default(),
         }
     }
 
     pub fn with_mailer(mut self, mailer: Arc<dyn crm_core::accounts::Mailer>) -> Self {
         self.mailer = MailerHandle::new(mailer);
+        self
+    }
+
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = blobs;
         self
     }
 

@@ -22,10 +22,12 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, ws: WorkspaceId, key: ObjectId) -> Result<()>;
 }
 
+type Blobs = HashMap<(WorkspaceId, ObjectId), Arc<[u8]>>;
+
 /// Blobs in process memory: tests and throwaway stores.
 #[derive(Debug, Default)]
 pub struct MemoryBlobStore {
-    blobs: Mutex<HashMap<(WorkspaceId, ObjectId), Arc<[u8]>>>,
+    blobs: Mutex<Blobs>,
 }
 
 impl MemoryBlobStore {
@@ -42,9 +44,7 @@ impl MemoryBlobStore {
         self.len() == 0
     }
 
-    fn lock(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, HashMap<(WorkspaceId, ObjectId), Arc<[u8]>>>> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Blobs>> {
         self.blobs
             .lock()
             .map_err(|_| Error::internal("blob store lock poisoned"))

@@ -382,6 +382,38 @@ impl<E: Entity> Repo<E> {
         Self::decode(stored)
     }
 
+    /// Inserts all or none, each stamped and audited as [`Repo::insert`] does; returns how many.
+    pub async fn insert_many(&self, es: &[E]) -> Result<u64> {
+        if es.is_empty() {
+            return Ok(0);
+        }
+        let now = Value::String(self.clock.now().to_canonical());
+        let mut docs = Vec::with_capacity(es.len());
+        for e in es {
+            let mut doc = to_document(e)?;
+            if E::DEF.timestamps {
+                doc.insert(CREATED_AT.into(), now.clone());
+                doc.insert(UPDATED_AT.into(), now.clone());
+            }
+            if !doc.get(ID_FIELD).is_some_and(Value::is_string) {
+                doc.insert(ID_FIELD.into(), Value::String(ObjectId::new().to_hex()));
+            }
+            docs.push(doc);
+        }
+        let n = self
+            .store
+            .insert_many(self.tenant, E::DEF, docs.clone())
+            .await?;
+        if let Some((ws, actor)) = self.auditing() {
+            let changes = docs
+                .into_iter()
+                .map(|d| (Change::Create, None, Some(d)))
+                .collect();
+            self.record(ws, actor, changes).await?;
+        }
+        Ok(n)
+    }
+
     pub async fn get(&self, id: impl Into<ObjectId>) -> Result<E> {
         Self::decode(self.store.get(self.tenant, E::DEF, id.into()).await?)
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod companies;
 pub mod contact_lists;
 pub mod contacts;
+pub mod csv;
 pub mod custom_fields;
 pub mod opportunities;
 pub mod ops;
@@ -50,6 +51,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = referrals::routes(r);
     let r = waitlist::routes(r);
     let r = companies::routes(r);
+    let r = csv::routes(r);
     let r = custom_fields::routes(r);
     let r = pipelines::routes(r);
     let r = opportunities::routes(r);

@@ -5,6 +5,7 @@ pub mod attachments;
 pub mod companies;
 pub mod contact_lists;
 pub mod contacts;
+pub mod csv_io;
 pub mod custom_fields;
 pub mod idempotency;
 pub mod merge;
