@@ -2,12 +2,14 @@
 //! document cannot drift from the router.
 
 pub mod activities;
+pub mod attachments;
 pub mod auth;
 pub mod companies;
 pub mod contact_lists;
 pub mod contacts;
 pub mod csv;
 pub mod custom_fields;
+pub mod notifications;
 pub mod opportunities;
 pub mod ops;
 pub mod pipelines;
@@ -57,5 +59,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = opportunities::routes(r);
     let r = activities::routes(r);
     let r = tasks::routes(r);
+    let r = attachments::routes(r);
+    let r = notifications::routes(r);
     tickets::routes(r)
 }
