@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use crm_core::accounts::{Action, Resource, Role, allows};
 use crm_core::entities::project::Project;
 use crm_core::entities::team_member::TeamMember;
-use crm_core::repo::WorkspaceScope;
+use crm_core::repo::{Actor, WorkspaceScope};
 use crm_core::{Error, Filter, FindOptions, ObjectId, UserId, WorkspaceId};
 
 use super::jwt;
@@ -119,6 +119,7 @@ fn resource_name(r: Resource) -> &'static str {
         Resource::Settings => "settings",
         Resource::Integrations => "integrations",
         Resource::Billing => "billing",
+        Resource::AuditLog => "the audit log",
     }
 }
 
@@ -137,7 +138,7 @@ impl FromRequestParts<AppState> for Member {
             .ok_or_else(|| Error::internal("Member used on a route without {workspaceId}"))?;
         // A malformed id is as unknown as a missing one.
         let ws: WorkspaceId = raw.parse().map_err(|_| Error::NotFound)?;
-        let scope = state.stores.workspace(ws);
+        let scope = state.stores.workspace_as(ws, Actor::User(user.id));
         let projects = state.stores.global::<Project>();
         let members = scope.repo::<TeamMember>();
         let active = Filter::eq("userId", user.id.to_string()).and(Filter::eq("status", "active"));

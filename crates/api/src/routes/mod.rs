@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod companies;
 pub mod contact_lists;
@@ -48,6 +49,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     // Each resource module registers its own routes.
     let r = auth::routes(r);
     let r = workspaces::routes(r);
+    let r = audit::routes(r);
     let r = contacts::routes(r);
     let r = contact_lists::routes(r);
     let r = referrals::routes(r);

@@ -4,7 +4,8 @@
 //!
 //! Resources not in the original's table map onto the nearest one: pipelines, opportunities and
 //! their activities → `Deals`; tickets → `Tickets` (like contacts); custom-field definitions and
-//! other workspace configuration → `Settings`.
+//! other workspace configuration → `Settings`; the audit log is its own resource, read by the
+//! owner and admins only (it shows every record's past values, ADR 0009).
 
 use serde::Serialize;
 
@@ -27,6 +28,8 @@ pub enum Resource {
     Settings,
     Integrations,
     Billing,
+    /// Who changed which record, with values before and after.
+    AuditLog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -39,7 +42,7 @@ pub enum Action {
 }
 
 impl Resource {
-    pub const ALL: [Resource; 12] = [
+    pub const ALL: [Resource; 13] = [
         Resource::Workspace,
         Resource::Team,
         Resource::Contacts,
@@ -52,6 +55,7 @@ impl Resource {
         Resource::Settings,
         Resource::Integrations,
         Resource::Billing,
+        Resource::AuditLog,
     ];
 }
 
@@ -74,10 +78,10 @@ pub const fn allows(role: Role, resource: Resource, action: Action) -> bool {
             Contacts | Companies | Deals | Tickets => matches!(action, View | Create | Edit),
             Tasks => true,
             Workspace | Team | Workflows | Campaigns | Settings => matches!(action, View),
-            Integrations | Billing => false,
+            Integrations | Billing | AuditLog => false,
         },
         Role::Viewer => match resource {
-            Integrations | Billing => false,
+            Integrations | Billing | AuditLog => false,
             _ => matches!(action, View),
         },
     }
@@ -103,8 +107,11 @@ mod tests {
     fn viewer_only_reads() {
         for r in Resource::ALL {
             for a in Action::ALL {
-                let expected =
-                    a == Action::View && !matches!(r, Resource::Integrations | Resource::Billing);
+                let expected = a == Action::View
+                    && !matches!(
+                        r,
+                        Resource::Integrations | Resource::Billing | Resource::AuditLog
+                    );
                 assert_eq!(allows(Role::Viewer, r, a), expected, "{r:?} {a:?}");
             }
         }
@@ -126,6 +133,9 @@ mod tests {
         assert!(!allows(Role::Member, Resource::Team, Action::Edit));
         assert!(!allows(Role::Member, Resource::Workspace, Action::Edit));
         assert!(!allows(Role::Member, Resource::Workflows, Action::Create));
+        for a in Action::ALL {
+            assert!(!allows(Role::Member, Resource::AuditLog, a));
+        }
     }
 
     #[test]
