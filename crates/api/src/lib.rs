@@ -64,7 +64,8 @@ impl utoipa::Modify for BearerAuth {
 /// The whole application: routes, fallback and middleware over `state`.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let (routes, doc) = routes::api_routes().split_for_parts();
+    let (routes, mut doc) = routes::api_routes().split_for_parts();
+    auth::api_key::document(&mut doc);
     let app = routes
         .fallback(middleware::fallback)
         .layer(Extension(Arc::new(doc)))
@@ -74,7 +75,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The OpenAPI document [`router`] serves at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::api_routes().into_openapi()
+    let mut doc = routes::api_routes().into_openapi();
+    auth::api_key::document(&mut doc);
+    doc
 }
 
 /// Wraps a router of extra routes in the same layers [`router`] uses (tests of extractors, and

@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub struct RateLimitConfig {
     /// Off: no counting at all (benchmarks, tests of other features).
     pub enabled: bool,
-    /// Per caller: the user of a valid bearer token, else the client IP.
+    /// Per caller: the API key, or the user of a valid bearer token, else the client IP.
     pub per_credential: Limit,
     /// Per workspace in the path, counted only for requests its members made.
     pub per_workspace: Limit,
@@ -91,6 +91,10 @@ struct EmailOnly {
 /// The caller as the limits and idempotency keys see it. A valid token is verified once here
 /// and left in the extensions for the handler.
 pub(crate) async fn credential(parts: &mut Parts, state: &AppState) -> String {
+    // A live API key is a credential of its own; a dead one counts against the client IP.
+    if let Ok(Some(key)) = crate::auth::api_key::api_key(parts, state).await {
+        return format!("key:{}", key.id);
+    }
     match AuthUser::from_request_parts(parts, state).await {
         Ok(u) => format!("user:{}", u.id),
         Err(_) => format!(

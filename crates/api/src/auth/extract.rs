@@ -5,12 +5,13 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header;
 use axum::http::request::Parts;
 use crm_core::accounts::{Action, Resource, Role, allows};
+use crm_core::entities::api_key::ApiKeyId;
 use crm_core::entities::project::Project;
 use crm_core::entities::team_member::TeamMember;
-use crm_core::repo::{Actor, WorkspaceScope};
+use crm_core::repo::WorkspaceScope;
 use crm_core::{Error, Filter, FindOptions, ObjectId, UserId, WorkspaceId};
 
-use super::jwt;
+use super::{api_key, jwt};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -18,8 +19,10 @@ use crate::state::AppState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub id: UserId,
-    /// The token's `jti`.
+    /// The token's `jti`, or the API key's id.
     pub token_id: String,
+    /// Set when an API key acts for this user (its creator); only [`Member`] accepts keys.
+    pub api_key: Option<ApiKeyId>,
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {
@@ -49,6 +52,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let user = AuthUser {
             id,
             token_id: claims.jti,
+            api_key: None,
         };
         parts.extensions.insert(user.clone());
         Ok(user)
@@ -127,7 +131,18 @@ impl FromRequestParts<AppState> for Member {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
+        let Some(key) = api_key::api_key(parts, state).await? else {
+            let user = AuthUser::from_request_parts(parts, state).await?;
+            return Member::of(parts, state, user).await;
+        };
+        let member = Member::of(parts, state, api_key::acting_user(&key)).await?;
+        api_key::narrow(member, &key, state).await
+    }
+}
+
+impl Member {
+    /// `user` in the path's workspace, with their own role.
+    async fn of(parts: &mut Parts, state: &AppState, user: AuthUser) -> Result<Self, ApiError> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| Error::internal("Member used on a route without path parameters"))?;
@@ -138,7 +153,7 @@ impl FromRequestParts<AppState> for Member {
             .ok_or_else(|| Error::internal("Member used on a route without {workspaceId}"))?;
         // A malformed id is as unknown as a missing one.
         let ws: WorkspaceId = raw.parse().map_err(|_| Error::NotFound)?;
-        let scope = state.stores.workspace_as(ws, Actor::User(user.id));
+        let scope = state.stores.workspace_as(ws, user.actor());
         let projects = state.stores.global::<Project>();
         let members = scope.repo::<TeamMember>();
         let active = Filter::eq("userId", user.id.to_string()).and(Filter::eq("status", "active"));

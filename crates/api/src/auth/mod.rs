@@ -1,6 +1,7 @@
 //! Authentication and workspace access: HS256 access tokens, the signing key shared through the
 //! store, and the extractors every protected route takes ([`AuthUser`], [`Member`]).
 
+pub(crate) mod api_key;
 mod extract;
 pub mod jwt;
 

@@ -2,6 +2,7 @@
 //! document cannot drift from the router.
 
 pub mod activities;
+pub mod api_keys;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
@@ -49,6 +50,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     // Each resource module registers its own routes.
     let r = auth::routes(r);
     let r = workspaces::routes(r);
+    let r = api_keys::routes(r);
     let r = audit::routes(r);
     let r = contacts::routes(r);
     let r = contact_lists::routes(r);

@@ -1,6 +1,7 @@
 //! Accounts: password policy and hashing, normalised emails, refresh-token sessions, shared
 //! settings, and the workspace role table.
 
+pub mod api_keys;
 pub mod email;
 pub mod invites;
 pub mod mail;

@@ -1,6 +1,7 @@
 //! Declared entities. Each file holds the typed struct, its [`EntityDef`] and its enums.
 
 pub mod activity;
+pub mod api_key;
 pub mod attachment;
 pub mod company;
 pub mod contact;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<&'static EntityDef> {
         &otp::OTP,
         &user_action::USER_ACTION,
         &stage_change_event::STAGE_CHANGE_EVENT,
+        &api_key::API_KEY,
     ];
     defs.extend(crate::accounts::entities());
     defs.extend(crate::services::ratelimit::entities());
@@ -372,6 +374,13 @@ mod tests {
         ev.metadata.value = Some(1500.5);
         ev.metadata.status = Some(opportunity::OpportunityStatus::Open);
         check(&ev);
+
+        let mut k = api_key::ApiKey::new(ws, "CI", "clk_x", "hash", api_key::KeyRole::Viewer, user);
+        k.last_used_at = Some(now);
+        k.expires_at = Some(now);
+        k.revoked_at = Some(now);
+        k.revoked_by = Some(user);
+        check(&k);
     }
 
     #[test]
