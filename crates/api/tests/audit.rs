@@ -9,7 +9,11 @@
 
 mod common;
 
-use common::{Account, TestApp, World, add_member, world};
+use std::sync::Arc;
+
+use clianta_api::ApiConfig;
+use common::{Account, SlowStore, TestApp, World, add_member, world, world_with};
+use crm_core::Storage;
 use crm_core::accounts::Role;
 use serde_json::{Value, json};
 
@@ -334,4 +338,43 @@ async fn paging_and_bad_parameters() {
         r.problem(422, "invalid");
         assert_eq!(r.body["field"], field, "{q}");
     }
+}
+
+#[tokio::test]
+async fn the_log_costs_one_insert_per_write_and_one_per_bulk_batch() {
+    let store = Arc::new(SlowStore::counting());
+    let w = world_with(TestApp::with(
+        Storage::new(store.clone()),
+        ApiConfig::default(),
+    ))
+    .await;
+    let ids = [
+        new_contact(&w.t, &w.ws, &w.owner, "A").await,
+        new_contact(&w.t, &w.ws, &w.owner, "B").await,
+        new_contact(&w.t, &w.ws, &w.owner, "C").await,
+    ];
+    assert_eq!(store.calls("insert", "useractions"), 3);
+
+    store.reset();
+    w.t.patch(
+        &url(&w.ws, &format!("contacts/{}", ids[0])),
+        w.tok(),
+        json!({"jobTitle": "CTO"}),
+    )
+    .await
+    .ok(200);
+    assert_eq!(store.calls("insert", "useractions"), 1);
+    assert_eq!(store.calls_of_op("insert_many"), 0);
+
+    store.reset();
+    w.t.patch(
+        &url(&w.ws, "contacts/bulk/tags"),
+        w.tok(),
+        json!({"ids": ids, "add": ["vip"]}),
+    )
+    .await
+    .ok(200);
+    assert_eq!(store.calls("insert_many", "useractions"), 1);
+    assert_eq!(store.calls("insert", "useractions"), 0);
+    assert_eq!(store.calls("update_many", "contacts"), 1);
 }
