@@ -1,5 +1,5 @@
 //! Helpers for the HTTP tests: an app over the store `CLIANTA_TEST_API_STORE` names (`memory`,
-//! the default, or `sqlite`), requests, and account shortcuts.
+//! the default, `sqlite` or `mongo`), requests, and account shortcuts.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -23,6 +23,7 @@ use crm_core::{
 };
 use serde_json::{Value, json};
 use storage_memory::MemoryStore;
+use storage_mongo::MongoStore;
 use storage_sqlite::SqliteStore;
 use tower::ServiceExt;
 
@@ -176,7 +177,191 @@ pub fn storage() -> Storage {
             .unwrap();
             Storage::new(Arc::new(store))
         }
-        Ok(other) => panic!("CLIANTA_TEST_API_STORE={other}: expected memory or sqlite"),
+        Ok("mongo") => Storage::new(Arc::new(LazyMongo::new())),
+        Ok(other) => panic!("CLIANTA_TEST_API_STORE={other}: expected memory, sqlite or mongo"),
+    }
+}
+
+/// The URI of the MongoDB the `mongo` store uses: `CLIANTA_TEST_MONGODB_URI`, default the one
+/// `scripts/mongo-test-server.sh start` serves.
+pub fn mongo_uri() -> String {
+    std::env::var("CLIANTA_TEST_MONGODB_URI")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".to_owned())
+}
+
+/// A fresh MongoDB database (`clianta_api_<random>`) with the full schema, connected on first use:
+/// `storage()` is sync, and the driver's background tasks must live on the test's own runtime,
+/// which a connection made on a helper thread (as the SQLite arm does) would outlive.
+#[derive(Debug)]
+pub struct LazyMongo {
+    name: String,
+    store: tokio::sync::OnceCell<MongoStore>,
+}
+
+impl LazyMongo {
+    pub fn new() -> Self {
+        Self {
+            name: format!("clianta_api_{:016x}", rand::random::<u64>()),
+            store: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn database_name(&self) -> &str {
+        &self.name
+    }
+
+    async fn store(&self) -> &MongoStore {
+        self.store
+            .get_or_init(|| async {
+                let uri = mongo_uri();
+                let store = MongoStore::connect_db(&uri, &self.name)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "cannot reach the MongoDB test server at {uri}: {e}\n\
+                             Start one with `scripts/mongo-test-server.sh start`, or point \
+                             CLIANTA_TEST_MONGODB_URI at a MongoDB."
+                        )
+                    });
+                store
+                    .ensure_schema(&crm_core::entities::all())
+                    .await
+                    .unwrap();
+                store
+            })
+            .await
+    }
+}
+
+impl Drop for LazyMongo {
+    /// Drops the database, so runs against a long-lived MongoDB leave nothing behind. The test's
+    /// runtime is blocked here, so a thread of its own connects again and drops it.
+    fn drop(&mut self) {
+        if self.store.get().is_none() {
+            return;
+        }
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let store = MongoStore::connect_db(&mongo_uri(), &name).await?;
+                store.drop_database().await
+            })
+            .map_err(|e| e.to_string())
+        })
+        .join();
+        // A panic here, while a failed test unwinds, would abort the whole run.
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test database {}: {e}", self.name);
+        }
+    }
+}
+
+#[async_trait]
+impl DocumentStore for LazyMongo {
+    async fn insert(&self, t: Tenant, d: &'static EntityDef, doc: Document) -> Result<Document> {
+        self.store().await.insert(t, d, doc).await
+    }
+    async fn insert_many(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        docs: Vec<Document>,
+    ) -> Result<u64> {
+        self.store().await.insert_many(t, d, docs).await
+    }
+    async fn get(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<Document> {
+        self.store().await.get(t, d, id).await
+    }
+    async fn find(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        o: &FindOptions,
+    ) -> Result<Vec<Document>> {
+        self.store().await.find(t, d, f, o).await
+    }
+    async fn count(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
+        self.store().await.count(t, d, f).await
+    }
+    async fn update_one(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        id: ObjectId,
+        u: &Update,
+    ) -> Result<Document> {
+        self.store().await.update_one(t, d, id, u).await
+    }
+    async fn update_many(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+    ) -> Result<u64> {
+        self.store().await.update_many(t, d, f, u).await
+    }
+    async fn find_one_and_update(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+        upsert: bool,
+    ) -> Result<Option<Document>> {
+        self.store()
+            .await
+            .find_one_and_update(t, d, f, u, upsert)
+            .await
+    }
+    async fn delete_one(&self, t: Tenant, d: &'static EntityDef, id: ObjectId) -> Result<()> {
+        self.store().await.delete_one(t, d, id).await
+    }
+    async fn delete_many(&self, t: Tenant, d: &'static EntityDef, f: &Filter) -> Result<u64> {
+        self.store().await.delete_many(t, d, f).await
+    }
+    async fn aggregate(
+        &self,
+        t: Tenant,
+        d: &'static EntityDef,
+        g: &GroupBy,
+    ) -> Result<Vec<GroupRow>> {
+        self.store().await.aggregate(t, d, g).await
+    }
+}
+
+#[async_trait]
+impl StoreAdmin for LazyMongo {
+    async fn ping(&self) -> Result<()> {
+        self.store().await.ping().await
+    }
+    async fn ensure_schema(&self, defs: &[&'static EntityDef]) -> Result<()> {
+        self.store().await.ensure_schema(defs).await
+    }
+    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>> {
+        self.store().await.applied_migrations().await
+    }
+    async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
+        self.store().await.record_migration(m).await
+    }
+    async fn forget_migration(&self, version: u32) -> Result<()> {
+        self.store().await.forget_migration(version).await
+    }
+    async fn update_all_tenants(
+        &self,
+        d: &'static EntityDef,
+        f: &Filter,
+        u: &Update,
+    ) -> Result<u64> {
+        self.store().await.update_all_tenants(d, f, u).await
+    }
+    fn backend(&self) -> &'static str {
+        "mongo"
     }
 }
 
