@@ -45,6 +45,7 @@ const KEYS: &[&str] = &[
     "rate_limit_auth_window_secs",
     "rate_limit_trust_forwarded_for",
     "idempotency_max_response_bytes",
+    "blob_dir",
 ];
 
 /// How account mails leave the server (`CLIANTA_MAIL_TRANSPORT`).
@@ -99,6 +100,8 @@ struct RawConfig {
     rate_limit_auth_window_secs: u64,
     rate_limit_trust_forwarded_for: bool,
     idempotency_max_response_bytes: usize,
+    /// Empty: derived from the storage URI (`blobs::location`).
+    blob_dir: String,
 }
 
 impl Default for RawConfig {
@@ -128,6 +131,7 @@ impl Default for RawConfig {
             rate_limit_auth_window_secs: api.rate_limit.auth.window_secs,
             rate_limit_trust_forwarded_for: api.rate_limit.trust_forwarded_for,
             idempotency_max_response_bytes: api.idempotency.max_response_bytes,
+            blob_dir: String::new(),
         }
     }
 }
@@ -277,6 +281,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub connect_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Where attachment bytes live.
+    pub blobs: crate::blobs::BlobLocation,
 }
 
 impl Config {
@@ -350,6 +356,7 @@ impl TryFrom<RawConfig> for Config {
                 )
             })?),
         };
+        let blobs = crate::blobs::location(&raw.blob_dir, &storage);
         Ok(Self {
             listen,
             storage,
@@ -387,6 +394,7 @@ impl TryFrom<RawConfig> for Config {
             },
             connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+            blobs,
         })
     }
 }

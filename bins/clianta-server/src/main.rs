@@ -2,6 +2,7 @@
 //! migrations) and serves the HTTP API until SIGTERM or Ctrl-C. `migrate` manages data
 //! migrations by hand.
 
+mod blobs;
 mod config;
 mod run;
 mod storage;

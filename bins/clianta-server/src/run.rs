@@ -99,7 +99,9 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr().context("no local address")?;
     let backend = storage.admin.backend();
-    let app = clianta_api::router(AppState::new(storage, cfg.api.clone()));
+    let blobs = crate::blobs::open(&cfg.blobs)?;
+    info!(blobs = ?cfg.blobs, "attachment bytes");
+    let app = clianta_api::router(AppState::new(storage, cfg.api.clone()).with_blobs(blobs));
     info!(addr = %addr, storage = backend, "listening");
 
     let stopping = Arc::new(Notify::new());
