@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
+use clianta_api::ratelimit::RateLimitCounters;
 use clianta_api::{ApiConfig, AppState, RateLimitConfig};
 use crm_core::migrate::{self, MIGRATIONS};
 use crm_core::services::ratelimit::Limit;
@@ -31,15 +32,28 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::Lcg;
 
 const USAGE: &str = "usage: clianta-bench http [--connections 1,16,64] [--duration-secs 10] \
-[--storage sqlite|memory] [--rate-limit counted|off] [--max-requests N] [--seed-contacts N]";
+[--storage sqlite|memory] [--rate-limit process|store|off] [--member-cache-ttl-secs 5] \
+[--list cursor|offset] [--deals-per-connection 8] [--max-requests N] [--seed-contacts N]";
+
+/// Where the limiter counts; `Process` is what the server picks for the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limiter {
+    Off,
+    Store,
+    Process,
+}
 
 #[derive(Debug, Clone)]
 struct Options {
     connections: Vec<usize>,
     duration: Duration,
     storage: String,
-    /// Counted: the limiter runs (a store write per request) with budgets no run can reach.
-    rate_limit_counted: bool,
+    /// Unless off, the limiter counts every request with budgets no run can reach.
+    limiter: Limiter,
+    member_cache_ttl: Duration,
+    /// Cursor paging (no `total`, no count) or offset paging (counts the matches every page).
+    list_cursor: bool,
+    deals_per_connection: usize,
     /// Per level: the level also stops after this many requests.
     max_requests: u64,
     seed_contacts: u64,
@@ -50,7 +64,10 @@ fn parse(args: &[String]) -> Result<Options> {
         connections: vec![1, 16, 64],
         duration: Duration::from_secs(10),
         storage: "sqlite".into(),
-        rate_limit_counted: true,
+        limiter: Limiter::Process,
+        member_cache_ttl: ApiConfig::default().member_cache_ttl,
+        list_cursor: true,
+        deals_per_connection: 8,
         max_requests: 1_000_000,
         seed_contacts: 1_000,
     };
@@ -80,10 +97,20 @@ fn parse(args: &[String]) -> Result<Options> {
                 other => bail!("unknown storage {other}\n{USAGE}"),
             },
             "--rate-limit" => match val.as_str() {
-                "counted" => o.rate_limit_counted = true,
-                "off" => o.rate_limit_counted = false,
+                "process" => o.limiter = Limiter::Process,
+                "store" | "counted" => o.limiter = Limiter::Store,
+                "off" => o.limiter = Limiter::Off,
                 other => bail!("unknown rate-limit mode {other}\n{USAGE}"),
             },
+            "--list" => match val.as_str() {
+                "cursor" => o.list_cursor = true,
+                "offset" => o.list_cursor = false,
+                other => bail!("unknown list paging {other}\n{USAGE}"),
+            },
+            "--deals-per-connection" => {
+                o.deals_per_connection = usize::try_from(num()?.clamp(1, 64))?;
+            }
+            "--member-cache-ttl-secs" => o.member_cache_ttl = Duration::from_secs(num()?),
             "--max-requests" => o.max_requests = num()?.max(1),
             "--seed-contacts" => o.seed_contacts = num()?.clamp(1, 100_000),
             _ => bail!("unknown option {flag}\n{USAGE}"),
@@ -306,8 +333,9 @@ async fn seed(addr: SocketAddr, o: &Options) -> Result<Seed> {
     })
 }
 
-/// A pipeline of four open stages and one deal per connection of the largest level, so no two
-/// connections move the same deal at once.
+/// A pipeline of four open stages and `--deals-per-connection` deals per connection of the
+/// largest level, so no two connections move the same deal at once and no deal's stage history
+/// grows with the run's length as fast as one shared deal's would.
 async fn seed_deals(
     c: &mut Conn,
     base: &str,
@@ -343,7 +371,7 @@ async fn seed_deals(
         .iter()
         .map(id_of)
         .collect::<Result<Vec<_>>>()?;
-    let n = o.connections.iter().copied().max().unwrap_or(1);
+    let n = o.connections.iter().copied().max().unwrap_or(1) * o.deals_per_connection;
     let mut deals = Vec::with_capacity(n);
     for i in 0..n {
         let mut body = json!({
@@ -417,6 +445,8 @@ struct Shared {
     sent: AtomicU64,
     max_requests: u64,
     level: usize,
+    list_cursor: bool,
+    deals_per_connection: usize,
 }
 
 async fn worker(shared: Arc<Shared>, addr: SocketAddr, n: usize, until: Instant) -> Result<Stats> {
@@ -427,7 +457,8 @@ async fn worker(shared: Arc<Shared>, addr: SocketAddr, n: usize, until: Instant)
     let total_weight = shared.mix.last().map_or(0, |m| m.1);
     let mut mine: Vec<String> = Vec::new();
     let mut created = 0u64;
-    let mut stage = 0usize;
+    let mut moves = 0usize;
+    let per = shared.deals_per_connection;
     let tag = format!("l{}w{n}", shared.level);
     while Instant::now() < until && total_weight > 0 {
         if shared.sent.fetch_add(1, Ordering::Relaxed) >= shared.max_requests {
@@ -459,21 +490,24 @@ async fn worker(shared: Arc<Shared>, addr: SocketAddr, n: usize, until: Instant)
             }
             Op::List => {
                 let status = STATUSES[(rng.next() % 4) as usize];
+                let paging = if shared.list_cursor { "&cursor=" } else { "" };
                 (
                     Method::GET,
                     format!(
-                        "{}/contacts?status={status}&sort=-createdAt&limit=20",
+                        "{}/contacts?status={status}&sort=-createdAt&limit=20{paging}",
                         s.base
                     ),
                     None,
                 )
             }
             Op::Move => {
+                // This worker's deals in turn, each one stage further on each visit.
                 let deals = s.deals.as_deref().unwrap_or_default();
-                let Some(deal) = deals.get(n % deals.len().max(1)) else {
+                let Some(deal) = deals.get((n * per + moves % per) % deals.len().max(1)) else {
                     continue;
                 };
-                stage = (stage + 1) % s.stages.len().max(1);
+                let stage = (moves / per + 1) % s.stages.len().max(1);
+                moves += 1;
                 let Some(stage_id) = s.stages.get(stage) else {
                     continue;
                 };
@@ -619,7 +653,7 @@ async fn bench(o: &Options, storage: Storage) -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let config = ApiConfig {
-        rate_limit: if o.rate_limit_counted {
+        rate_limit: if o.limiter != Limiter::Off {
             let unreachable = Limit::new(u64::MAX / 4, 300);
             RateLimitConfig {
                 per_credential: unreachable,
@@ -630,6 +664,12 @@ async fn bench(o: &Options, storage: Storage) -> Result<()> {
         } else {
             RateLimitConfig::disabled()
         },
+        rate_limit_counters: if o.limiter == Limiter::Store {
+            RateLimitCounters::Store
+        } else {
+            RateLimitCounters::Process
+        },
+        member_cache_ttl: o.member_cache_ttl,
         ..ApiConfig::default()
     };
     // As the server serves it: with the peer address for per-IP limits.
@@ -644,13 +684,16 @@ async fn bench(o: &Options, storage: Storage) -> Result<()> {
             .await
     });
     println!(
-        "clianta-bench http: server on {addr}, {} store, rate limits {}, levels {:?} connections, {} s or {} requests per level, {} worker threads",
+        "clianta-bench http: server on {addr}, {} store, rate limits {}, member cache {} s, {} list paging, {} deals per connection, levels {:?} connections, {} s or {} requests per level, {} worker threads",
         o.storage,
-        if o.rate_limit_counted {
-            "counted (budgets unreachable)"
-        } else {
-            "off"
+        match o.limiter {
+            Limiter::Process => "counted in process (budgets unreachable)",
+            Limiter::Store => "counted in the store (budgets unreachable)",
+            Limiter::Off => "off",
         },
+        o.member_cache_ttl.as_secs(),
+        if o.list_cursor { "cursor" } else { "offset" },
+        o.deals_per_connection,
         o.connections,
         o.duration.as_secs(),
         o.max_requests,
@@ -687,6 +730,8 @@ async fn bench(o: &Options, storage: Storage) -> Result<()> {
             sent: AtomicU64::new(0),
             max_requests: o.max_requests,
             level,
+            list_cursor: o.list_cursor,
+            deals_per_connection: o.deals_per_connection,
         });
         run_level(shared, addr, conns, o).await?;
     }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use clianta_api::ratelimit::RateLimitCounters;
 use clianta_api::{ApiConfig, AuthConfig, IdempotencyConfig, JwtSecret, RateLimitConfig};
 use crm_core::services::ratelimit::Limit;
 use figment::Figment;
@@ -44,6 +45,8 @@ const KEYS: &[&str] = &[
     "rate_limit_auth",
     "rate_limit_auth_window_secs",
     "rate_limit_trust_forwarded_for",
+    "rate_limit_counters",
+    "member_cache_ttl_secs",
     "idempotency_max_response_bytes",
     "blob_dir",
 ];
@@ -70,6 +73,16 @@ impl MailTransport {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where rate-limit counters live (`CLIANTA_RATE_LIMIT_COUNTERS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CountersSetting {
+    /// In process on the embedded stores (one process owns them), in the store on MongoDB.
+    Auto,
+    Store,
+    Process,
 }
 
 /// The settings as written, before parsing.
@@ -99,6 +112,8 @@ struct RawConfig {
     rate_limit_auth: u64,
     rate_limit_auth_window_secs: u64,
     rate_limit_trust_forwarded_for: bool,
+    rate_limit_counters: CountersSetting,
+    member_cache_ttl_secs: u64,
     idempotency_max_response_bytes: usize,
     /// Empty: derived from the storage URI (`blobs::location`).
     blob_dir: String,
@@ -130,6 +145,8 @@ impl Default for RawConfig {
             rate_limit_auth: api.rate_limit.auth.max,
             rate_limit_auth_window_secs: api.rate_limit.auth.window_secs,
             rate_limit_trust_forwarded_for: api.rate_limit.trust_forwarded_for,
+            rate_limit_counters: CountersSetting::Auto,
+            member_cache_ttl_secs: api.member_cache_ttl.as_secs(),
             idempotency_max_response_bytes: api.idempotency.max_response_bytes,
             blob_dir: String::new(),
         }
@@ -357,6 +374,14 @@ impl TryFrom<RawConfig> for Config {
             })?),
         };
         let blobs = crate::blobs::location(&raw.blob_dir, &storage);
+        let rate_limit_counters = match (raw.rate_limit_counters, &storage) {
+            (CountersSetting::Store, _) | (CountersSetting::Auto, StorageUri::Mongo(_)) => {
+                RateLimitCounters::Store
+            }
+            (CountersSetting::Process, _) | (CountersSetting::Auto, _) => {
+                RateLimitCounters::Process
+            }
+        };
         Ok(Self {
             listen,
             storage,
@@ -387,6 +412,8 @@ impl TryFrom<RawConfig> for Config {
                     auth: Limit::new(raw.rate_limit_auth, raw.rate_limit_auth_window_secs),
                     trust_forwarded_for: raw.rate_limit_trust_forwarded_for,
                 },
+                rate_limit_counters,
+                member_cache_ttl: Duration::from_secs(raw.member_cache_ttl_secs),
                 idempotency: IdempotencyConfig {
                     max_response_bytes: raw.idempotency_max_response_bytes,
                 },
@@ -422,7 +449,14 @@ mod tests {
             assert_eq!(c.log, "info");
             assert_eq!(c.log_format, LogFormat::Text);
             assert!(c.migrate_on_start);
-            assert_eq!(c.api, ApiConfig::default());
+            // The embedded store is one process's: its rate-limit counters stay in process.
+            assert_eq!(
+                c.api,
+                ApiConfig {
+                    rate_limit_counters: RateLimitCounters::Process,
+                    ..ApiConfig::default()
+                }
+            );
             Ok(())
         });
     }
@@ -462,6 +496,15 @@ mod tests {
             assert_eq!(c.log, "warn,clianta_api=debug");
             assert_eq!(c.log_format, LogFormat::Json, "still from the file");
             assert_eq!(c.api.request_timeout, Duration::from_secs(5));
+
+            jail.set_env("CLIANTA_STORAGE_URI", "mongodb://db:27017/clianta");
+            let c = load()?;
+            assert_eq!(c.api.rate_limit_counters, RateLimitCounters::Store);
+            jail.set_env("CLIANTA_RATE_LIMIT_COUNTERS", "process");
+            jail.set_env("CLIANTA_MEMBER_CACHE_TTL_SECS", "0");
+            let c = load()?;
+            assert_eq!(c.api.rate_limit_counters, RateLimitCounters::Process);
+            assert_eq!(c.api.member_cache_ttl, Duration::ZERO);
             Ok(())
         });
     }

@@ -1,7 +1,11 @@
-//! Request rate limits, counted in the store (`crm_core::services::ratelimit`) so every server
-//! process over the same store enforces the same budget.
+//! Request rate limits: counted in the store (`crm_core::services::ratelimit`) so every server
+//! process over the same store enforces the same budget, or, for a store only one process uses
+//! (the embedded one), in this process without a store write per request (ADR 0016).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
@@ -9,8 +13,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use crm_core::ObjectId;
 use crm_core::services::ratelimit::{self, Decision, Limit};
+use crm_core::{DocumentStore, ObjectId, Timestamp};
+use moka::sync::Cache;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -48,6 +53,115 @@ impl RateLimitConfig {
         Self {
             enabled: false,
             ..Self::default()
+        }
+    }
+}
+
+/// Where the counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RateLimitCounters {
+    /// In the store: shared by every process over it, one store write per counted request.
+    #[default]
+    Store,
+    /// In this process: for a store no other process serves from (embedded SQLite, memory).
+    /// Two processes over one store would each allow the full budget.
+    Process,
+}
+
+/// Most counters kept in process; past it the least used are dropped, which restarts their
+/// count (at worst one extra budget for a caller among more than this many).
+const LOCAL_CAPACITY: u64 = 500_000;
+
+/// Fixed-window counters with the store's semantics: the same windows (aligned on the epoch),
+/// the same decisions and `Retry-After`.
+pub(crate) struct LocalCounters {
+    counts: Cache<(String, i64), Arc<AtomicU64>>,
+}
+
+impl std::fmt::Debug for LocalCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCounters")
+            .field("entries", &self.counts.entry_count())
+            .finish()
+    }
+}
+
+/// The window containing `now`: its number and its end, in milliseconds.
+fn window_of(limit: Limit, now: Timestamp) -> (i64, i64) {
+    let window_ms = i64::try_from(limit.window_secs.max(1))
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    let window = now.millis().div_euclid(window_ms);
+    (window, window.saturating_add(1).saturating_mul(window_ms))
+}
+
+fn decide(count: u64, max: u64, now: Timestamp, window_end_ms: i64) -> Decision {
+    if count <= max {
+        return Decision::Allowed {
+            remaining: max - count,
+        };
+    }
+    let left_ms = (window_end_ms - now.millis()).max(0);
+    Decision::Limited {
+        retry_after_secs: u64::try_from((left_ms + 999) / 1000).unwrap_or(1).max(1),
+    }
+}
+
+impl LocalCounters {
+    pub(crate) fn new(cfg: &RateLimitConfig) -> Self {
+        // A counter outlives its window: it is created inside it and kept one window long.
+        let longest = [cfg.per_credential, cfg.per_workspace, cfg.auth]
+            .iter()
+            .map(|l| l.window_secs.max(1))
+            .max()
+            .unwrap_or(1);
+        Self {
+            counts: Cache::builder()
+                .max_capacity(LOCAL_CAPACITY)
+                .time_to_live(Duration::from_secs(longest))
+                .build(),
+        }
+    }
+
+    fn hit(&self, bucket: &str, limit: Limit, now: Timestamp) -> Decision {
+        let (window, end) = window_of(limit, now);
+        let n = self
+            .counts
+            .get_with((bucket.to_owned(), window), Arc::default)
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        decide(n, limit.max, now, end)
+    }
+
+    fn peek(&self, bucket: &str, limit: Limit, now: Timestamp) -> Decision {
+        let (window, end) = window_of(limit, now);
+        let n = self
+            .counts
+            .get(&(bucket.to_owned(), window))
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        decide(n.saturating_add(1), limit.max, now, end)
+    }
+}
+
+/// The counters a request is counted in.
+#[derive(Clone, Copy)]
+enum Counters<'a> {
+    Store(&'a dyn DocumentStore),
+    Local(&'a LocalCounters),
+}
+
+impl Counters<'_> {
+    async fn hit(self, bucket: &str, limit: Limit, now: Timestamp) -> crm_core::Result<Decision> {
+        match self {
+            Self::Store(s) => ratelimit::hit(s, bucket, limit, now).await,
+            Self::Local(c) => Ok(c.hit(bucket, limit, now)),
+        }
+    }
+
+    async fn peek(self, bucket: &str, limit: Limit, now: Timestamp) -> crm_core::Result<Decision> {
+        match self {
+            Self::Store(s) => ratelimit::peek(s, bucket, limit, now).await,
+            Self::Local(c) => Ok(c.peek(bucket, limit, now)),
         }
     }
 }
@@ -119,7 +233,10 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
     if !cfg.enabled || !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
         return next.run(req).await;
     }
-    let store = &*state.storage.docs;
+    let counters = match &state.counters {
+        Some(c) => Counters::Local(c),
+        None => Counters::Store(&*state.storage.docs),
+    };
     let now = state.stores.clock().now();
     let (mut parts, mut body) = req.into_parts();
     let mut buckets = Vec::with_capacity(3);
@@ -142,7 +259,7 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
     }
     buckets.push((credential(&mut parts, &state).await, cfg.per_credential));
     for (bucket, limit) in &buckets {
-        match ratelimit::hit(store, bucket, *limit, now).await {
+        match counters.hit(bucket, *limit, now).await {
             Ok(Decision::Allowed { .. }) => {}
             Ok(Decision::Limited { retry_after_secs }) => return limited(retry_after_secs),
             Err(e) => {
@@ -156,7 +273,7 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
     let Some(ws) = workspace_of(parts.uri.path()).map(|w| format!("ws:{w}")) else {
         return next.run(Request::from_parts(parts, body)).await;
     };
-    match ratelimit::peek(store, &ws, cfg.per_workspace, now).await {
+    match counters.peek(&ws, cfg.per_workspace, now).await {
         Ok(Decision::Limited { retry_after_secs }) => return limited(retry_after_secs),
         Ok(Decision::Allowed { .. }) => {}
         Err(e) => tracing::warn!(error = %e, "rate limiter unavailable; request let through"),
@@ -166,8 +283,57 @@ pub(crate) async fn layer(State(state): State<AppState>, req: Request, next: Nex
         res.status(),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
     );
-    if !outsider && let Err(e) = ratelimit::hit(store, &ws, cfg.per_workspace, now).await {
+    if !outsider && let Err(e) = counters.hit(&ws, cfg.per_workspace, now).await {
         tracing::warn!(error = %e, "rate limiter unavailable");
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_counters_decide_as_the_store_does() {
+        let limit = Limit::new(2, 60);
+        let c = LocalCounters::new(&RateLimitConfig {
+            per_credential: limit,
+            ..RateLimitConfig::default()
+        });
+        let now = Timestamp::from_millis(60_000 * 10 + 59_500);
+        assert_eq!(
+            c.peek("user:a", limit, now),
+            Decision::Allowed { remaining: 1 }
+        );
+        assert_eq!(
+            c.hit("user:a", limit, now),
+            Decision::Allowed { remaining: 1 }
+        );
+        assert_eq!(
+            c.hit("user:a", limit, now),
+            Decision::Allowed { remaining: 0 }
+        );
+        // Half a second left in the window: rounded up to one.
+        assert_eq!(
+            c.hit("user:a", limit, now),
+            Decision::Limited {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            c.peek("user:a", limit, now),
+            Decision::Limited {
+                retry_after_secs: 1
+            }
+        );
+        assert_eq!(
+            c.hit("user:b", limit, now),
+            Decision::Allowed { remaining: 1 }
+        );
+        let next = Timestamp::from_millis(60_000 * 11);
+        assert_eq!(
+            c.hit("user:a", limit, next),
+            Decision::Allowed { remaining: 1 }
+        );
+    }
 }

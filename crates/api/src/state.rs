@@ -8,9 +8,10 @@ use crm_core::blob::{BlobStore, MemoryBlobStore};
 use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
+use crate::auth::cache::{InvalidatingStore, MemberCache};
 use crate::auth::{AuthConfig, SigningKey};
 use crate::idempotency::IdempotencyConfig;
-use crate::ratelimit::RateLimitConfig;
+use crate::ratelimit::{LocalCounters, RateLimitConfig, RateLimitCounters};
 
 /// Limits the HTTP layer enforces; the server fills them from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,10 @@ pub struct ApiConfig {
     pub ready_timeout: Duration,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    /// Where the rate-limit counters live (ADR 0016).
+    pub rate_limit_counters: RateLimitCounters,
+    /// How long a workspace role is remembered; zero looks it up on every request (ADR 0016).
+    pub member_cache_ttl: Duration,
     pub idempotency: IdempotencyConfig,
 }
 
@@ -34,6 +39,8 @@ impl Default for ApiConfig {
             ready_timeout: Duration::from_secs(2),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            rate_limit_counters: RateLimitCounters::Store,
+            member_cache_ttl: Duration::from_secs(5),
             idempotency: IdempotencyConfig::default(),
         }
     }
@@ -49,6 +56,9 @@ pub struct AppState {
     /// Attachment bytes; in memory unless [`AppState::with_blobs`] sets a store.
     pub blobs: Arc<dyn BlobStore>,
     signing_key: Arc<SigningKey>,
+    pub(crate) members: Arc<MemberCache>,
+    /// Set when the counters are kept in this process.
+    pub(crate) counters: Option<Arc<LocalCounters>>,
 }
 
 impl AppState {
@@ -57,8 +67,12 @@ impl AppState {
         Self::with_clock(storage, Arc::new(SystemClock), config)
     }
 
-    pub fn with_clock(storage: Storage, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+    pub fn with_clock(mut storage: Storage, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
+        let members = Arc::new(MemberCache::new(config.member_cache_ttl));
+        storage.docs = Arc::new(InvalidatingStore::new(storage.docs, members.clone()));
         let stores = Stores::new(storage.docs.clone(), clock);
+        let counters = (config.rate_limit_counters == RateLimitCounters::Process)
+            .then(|| Arc::new(LocalCounters::new(&config.rate_limit)));
         Self {
             storage,
             stores,
@@ -66,6 +80,8 @@ impl AppState {
             mailer: MailerHandle::default(),
             blobs: Arc::new(MemoryBlobStore::new()),
             signing_key: Arc::default(),
+            members,
+            counters,
         }
     }
 

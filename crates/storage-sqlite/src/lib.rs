@@ -6,7 +6,8 @@
 //! Operations that may scan many rows go through [`scan`], which on a multi-threaded runtime
 //! uses `block_in_place` (~0.02 µs) so the worker's other tasks move to another thread. The
 //! writer is one connection behind a mutex (SQLite allows one writer anyway) and reads use a
-//! small pool of WAL readers, so a read never waits for a write.
+//! small pool of WAL readers, so a read never waits for a write. WAL checkpoints (which copy the
+//! log into the database and fsync it) run on a background thread, not in a request's commit.
 
 mod functions;
 mod schema;
@@ -15,8 +16,8 @@ mod sql;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -42,6 +43,11 @@ use sql::Builder;
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 256;
+/// How often the background thread checkpoints the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Past this many WAL pages a commit checkpoints itself, should the background thread fall
+/// behind (SQLite's default is 1,000 pages on every connection).
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 100_000;
 
 /// Maps a SQLite error once: constraint → `Conflict` (naming the unique key), busy/locked →
 /// `Unavailable`, anything else → `Internal`.
@@ -159,6 +165,7 @@ fn configure(conn: &Connection, writer: bool) -> rusqlite::Result<()> {
     if writer {
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     } else {
         conn.pragma_update(None, "query_only", "ON")?;
     }
@@ -183,7 +190,15 @@ impl SqliteStore {
             })
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(map_err)?;
-        Ok(Self::from_parts(path.to_path_buf(), writer, readers))
+        let store = Self::from_parts(path.to_path_buf(), writer, readers);
+        let checkpointer = Connection::open(path).map_err(map_err)?;
+        checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+        let inner = Arc::downgrade(&store.inner);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &inner))
+            .map_err(|e| Error::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(store)
     }
 
     /// A private database in memory: one connection for reads and writes, so reads see writes.
@@ -207,6 +222,20 @@ impl SqliteStore {
                 next_reader: AtomicUsize::new(0),
                 colls: RwLock::new(HashMap::new()),
             }),
+        }
+    }
+}
+
+/// Checkpoints the WAL while the store is alive. PASSIVE never blocks readers or the writer; it
+/// copies what no reader still needs, and the writer restarts the log once it has all been.
+fn checkpoint_loop(conn: &Connection, store: &Weak<Inner>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        if store.strong_count() == 0 {
+            return;
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed");
         }
     }
 }

@@ -154,6 +154,15 @@ impl Member {
         // A malformed id is as unknown as a missing one.
         let ws: WorkspaceId = raw.parse().map_err(|_| Error::NotFound)?;
         let scope = state.stores.workspace_as(ws, user.actor());
+        if let Some((role, workspace)) = state.members.get(user.id, ws) {
+            return Ok(Member {
+                user,
+                role,
+                workspace,
+                scope,
+            });
+        }
+        let generation = state.members.generation();
         let projects = state.stores.global::<Project>();
         let members = scope.repo::<TeamMember>();
         let active = Filter::eq("userId", user.id.to_string()).and(Filter::eq("status", "active"));
@@ -179,6 +188,7 @@ impl Member {
                 None => return Err(Error::NotFound.into()),
             }
         };
+        state.members.put(user.id, ws, generation, role, &project);
         Ok(Member {
             user,
             role,

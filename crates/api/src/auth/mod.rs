@@ -2,6 +2,7 @@
 //! store, and the extractors every protected route takes ([`AuthUser`], [`Member`]).
 
 pub(crate) mod api_key;
+pub(crate) mod cache;
 mod extract;
 pub mod jwt;
 
