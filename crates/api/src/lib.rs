@@ -1,6 +1,7 @@
 //! The HTTP layer of Clianta: builds the axum router (no socket), renders every error as RFC 7807
 //! problem+json from one [`ApiError`], and serves the OpenAPI document generated from the handlers.
 
+mod api_doc;
 pub mod auth;
 mod error;
 pub mod etag;
@@ -65,7 +66,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let (routes, mut doc) = routes::api_routes().split_for_parts();
-    auth::api_key::document(&mut doc);
+    complete(&mut doc);
     let app = routes
         .fallback(middleware::fallback)
         .layer(Extension(Arc::new(doc)))
@@ -76,8 +77,15 @@ pub fn router(state: AppState) -> Router {
 /// The OpenAPI document [`router`] serves at `/api/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = routes::api_routes().into_openapi();
-    auth::api_key::document(&mut doc);
+    complete(&mut doc);
     doc
+}
+
+/// What the collected handler annotations leave out: the API-key scheme, and the answers of the
+/// shared layers (401, 403, 404, 412, 413, 422, 429, `Idempotency-Key`, `If-Match`, `ETag`).
+fn complete(doc: &mut utoipa::openapi::OpenApi) {
+    auth::api_key::document(doc);
+    utoipa::Modify::modify(&api_doc::SharedResponses, doc);
 }
 
 /// Wraps a router of extra routes in the same layers [`router`] uses (tests of extractors, and

@@ -48,6 +48,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workspaces::list_members))
         .routes(routes!(workspaces::patch_member, workspaces::delete_member));
     // Each resource module registers its own routes.
+    let r = ops::routes(r);
     let r = auth::routes(r);
     let r = workspaces::routes(r);
     let r = api_keys::routes(r);
