@@ -45,7 +45,7 @@ else
 fi
 
 # The HTTP suite again over the embedded store, then over MongoDB (the server started above; a
-# fresh database per app, about 80 s for ~200 tests on the test server).
+# fresh database per app, 45 to 80 s for ~200 tests on the test server).
 for store in sqlite mongo; do
   step "HTTP tests over $store"
   if command -v cargo-nextest >/dev/null 2>&1; then
