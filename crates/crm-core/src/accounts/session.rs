@@ -28,6 +28,7 @@ pub static SESSION: EntityDef = EntityDef {
         f("expiresAt", Date).required(),
         f("revokedAt", Date),
         f("replacedBy", Id),
+        f("reusedAt", Date),
     ],
     unique: &[UniqueKey {
         name: "tokenHash",
@@ -58,6 +59,9 @@ pub struct Session {
     pub revoked_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<ObjectId>,
+    /// Set when a revoked token came back; the winner of a concurrent refresh checks it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,6 +134,7 @@ impl Sessions {
                 expires_at,
                 revoked_at: None,
                 replaced_by: None,
+                reused_at: None,
                 created_at: None,
                 updated_at: None,
             })
@@ -171,6 +176,11 @@ impl Sessions {
             return match found.into_iter().next() {
                 None => Ok(Err(RefreshRejected::Unknown)),
                 Some(s) => {
+                    // Mark before revoking: a concurrent winner that inserted its successor after
+                    // our family revocation started reads this mark and revokes it itself.
+                    self.repo()
+                        .update(s.id, &Update::new().set("reusedAt", now.to_canonical()))
+                        .await?;
                     self.revoke_family(s.family_id).await?;
                     Ok(Err(RefreshRejected::Reused))
                 }
@@ -180,6 +190,12 @@ impl Sessions {
             return Ok(Err(RefreshRejected::Expired));
         }
         let next = self.issue(old.user_id, Some(old.family_id)).await?;
+        // Either we see a loser's reuse mark here, or its family revocation ran after our insert
+        // and already covers the successor: no live token survives a detected reuse.
+        if self.repo().get(old.id).await?.reused_at.is_some() {
+            self.revoke_family(old.family_id).await?;
+            return Ok(Err(RefreshRejected::Reused));
+        }
         // Only for auditing the chain; a failure here must not lose the new token.
         let _ = self
             .repo()
