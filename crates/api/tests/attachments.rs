@@ -627,3 +627,50 @@ async fn a_failed_record_write_leaves_no_bytes() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(blobs.is_empty(), "the bytes were removed again");
 }
+
+#[tokio::test]
+async fn purging_the_parent_takes_its_attachments_and_bytes() {
+    let (t, blobs) = app_over(common::storage());
+    let ann = t.register("ann@example.com").await;
+    let ws = t.workspace(&ann, "Work").await;
+    let c = contact(&t, &ws, &ann).await;
+    let o = opportunity(&t, &ws, &ann).await;
+    let file = |field: &'static str, parent: String| {
+        form(&[(field, &parent)], Some(("a.txt", "text/plain", b"x")))
+    };
+    let on_contact = id(&upload(&t, &ws, &ann, file("contactId", c.clone()))
+        .await
+        .ok(201));
+    upload(&t, &ws, &ann, file("contactId", c.clone()))
+        .await
+        .ok(201);
+    let on_deal = id(&upload(&t, &ws, &ann, file("opportunityId", o.clone()))
+        .await
+        .ok(201));
+    assert_eq!(blobs.len(), 3);
+
+    // The trash keeps them: a restore must find them again.
+    delete(&t, &url(&ws, &format!("contacts/{c}")), &ann)
+        .await
+        .ok(204);
+    assert_eq!(blobs.len(), 3);
+    delete(&t, &url(&ws, &format!("contacts/{c}?purge=true")), &ann)
+        .await
+        .ok(204);
+    assert_eq!(blobs.len(), 1, "the contact's two files are gone");
+    get(&t, &url(&ws, &format!("attachments/{on_contact}")), &ann)
+        .await
+        .problem(404, "not_found");
+
+    delete(
+        &t,
+        &url(&ws, &format!("opportunities/{o}?purge=true")),
+        &ann,
+    )
+    .await
+    .ok(204);
+    assert!(blobs.is_empty());
+    get(&t, &url(&ws, &format!("attachments/{on_deal}")), &ann)
+        .await
+        .problem(404, "not_found");
+}

@@ -307,6 +307,14 @@ pub async fn delete_company(
     if q.purge.unwrap_or(false) {
         // 404 before touching any reference when the id is not a company here.
         scope.repo::<Company>().get(id).await?;
+        // Attachments (records, then bytes) go first: the parent outlives an interruption.
+        crm_core::services::attachments::purge_parent(
+            scope,
+            state.blobs.as_ref(),
+            "companyId",
+            &id.to_string(),
+        )
+        .await?;
         svc::purge(scope, id).await?;
     } else {
         records::soft_delete::<Company>(&write_ctx(&member, scope, &state), id.into()).await?;

@@ -447,6 +447,14 @@ pub async fn delete_contact(
     let id: ContactId = parse_path_id(&id)?;
     if q.purge.unwrap_or(false) {
         // 404 before touching any reference when the id is not a contact here.
+        // Attachments (records, then bytes) go first: the parent outlives an interruption.
+        crm_core::services::attachments::purge_parent(
+            scope,
+            state.blobs.as_ref(),
+            "contactId",
+            &id.to_string(),
+        )
+        .await?;
         svc::purge(scope, id).await?;
     } else {
         svc::trash(&write_ctx(&member, scope, &state), id, None).await?;

@@ -472,6 +472,14 @@ pub async fn delete_opportunity(
     let scope = member.can(Resource::Deals, Action::Delete)?;
     let id = parse_id(&id)?;
     if q.purge.unwrap_or(false) {
+        // Attachments (records, then bytes) go first: the parent outlives an interruption.
+        crm_core::services::attachments::purge_parent(
+            scope,
+            state.blobs.as_ref(),
+            "opportunityId",
+            &id.to_string(),
+        )
+        .await?;
         svc::purge(scope, id).await?;
     } else {
         svc::delete(scope, id, state.stores.clock().now()).await?;

@@ -343,11 +343,21 @@ pub async fn patch_ticket(
     ),
 )]
 pub async fn delete_ticket(
+    State(state): State<AppState>,
     member: Member,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let scope = member.can(Resource::Tickets, Action::Delete)?;
     let id: TicketId = path_id(&id)?;
+    // 404 before anything is removed; then attachments, then the ticket.
+    scope.repo::<Ticket>().get(id).await?;
+    crm_core::services::attachments::purge_parent(
+        scope,
+        state.blobs.as_ref(),
+        "ticketId",
+        &id.to_string(),
+    )
+    .await?;
     scope.repo::<Ticket>().delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

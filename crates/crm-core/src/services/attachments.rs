@@ -228,6 +228,35 @@ pub async fn delete(scope: &WorkspaceScope, blobs: &dyn BlobStore, id: Attachmen
     Ok(())
 }
 
+/// Deletes every attachment of a record about to be purged (`field` is `contactId`,
+/// `companyId`, `opportunityId` or `ticketId`), records before bytes as in [`delete`]. Runs
+/// before the parent's own purge, so an interruption leaves the parent and never an attachment
+/// pointing at a missing record.
+pub async fn purge_parent(
+    scope: &WorkspaceScope,
+    blobs: &dyn BlobStore,
+    field: &'static str,
+    parent: &str,
+) -> Result<u64> {
+    let repo = scope.repo::<Attachment>();
+    let filter = Filter::eq(field, parent);
+    let batch = crate::query::FindOptions {
+        limit: Some(500),
+        ..Default::default()
+    };
+    let mut removed = 0;
+    loop {
+        let found = repo.find(&filter, &batch).await?;
+        if found.is_empty() {
+            return Ok(removed);
+        }
+        for a in found {
+            delete(scope, blobs, a.id).await?;
+            removed += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
