@@ -229,10 +229,7 @@ fn apply(path: &str, method: Method, record: bool, op: &mut Operation) {
         .collect();
     let has_path_params = path.contains('{');
     let has_query = params.iter().any(|p| p.parameter_in == ParameterIn::Query);
-    let json_body = op.request_body.as_ref().map(|b| match b {
-        RefOr::T(b) => b.content.contains_key("application/json"),
-        RefOr::Ref(_) => true,
-    });
+    let has_body = op.request_body.is_some();
     let secured = op
         .security
         .as_ref()
@@ -245,7 +242,7 @@ fn apply(path: &str, method: Method, record: bool, op: &mut Operation) {
     let if_match = record && matches!(method, Method::Put | Method::Patch | Method::Delete);
 
     let mut add: Vec<&Shared> = Vec::new();
-    if json_body.is_some() || has_query || method == Method::Post {
+    if has_body || has_query || method == Method::Post {
         add.push(&BAD_REQUEST);
     }
     if secured {
@@ -263,13 +260,12 @@ fn apply(path: &str, method: Method, record: bool, op: &mut Operation) {
     if if_match {
         add.push(&PRECONDITION_FAILED);
     }
-    if let Some(json) = json_body {
+    if has_body {
+        // Every body route checks its content type (JSON, multipart or CSV).
         add.push(&PAYLOAD_TOO_LARGE);
-        if json {
-            add.push(&UNSUPPORTED_MEDIA_TYPE);
-        }
+        add.push(&UNSUPPORTED_MEDIA_TYPE);
     }
-    if json_body.is_some() || has_query || method == Method::Post {
+    if has_body || has_query || method == Method::Post {
         add.push(&VALIDATION_FAILED);
     }
     if rate_limited {

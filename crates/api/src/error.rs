@@ -103,6 +103,11 @@ pub enum ApiError {
     },
     #[error("a JSON body with content type application/json is required")]
     NotJson,
+    /// A multipart body that does not parse (framing, truncation).
+    #[error("malformed multipart body: {0}")]
+    MalformedMultipart(String),
+    #[error("a multipart/form-data body is required")]
+    NotMultipart,
     #[error("invalid query string: {detail}")]
     InvalidQuery {
         detail: String,
@@ -176,6 +181,14 @@ impl ApiError {
             }
             ApiError::NotJson => Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
                 .detail("Send the body as JSON with `Content-Type: application/json`."),
+            ApiError::MalformedMultipart(detail) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_multipart",
+                "Malformed multipart body",
+            )
+            .detail(detail),
+            ApiError::NotMultipart => Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+                .detail("Send the body as `multipart/form-data`."),
             ApiError::InvalidQuery { detail, field } => {
                 let p = Problem::new(
                     StatusCode::BAD_REQUEST,

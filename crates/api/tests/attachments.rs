@@ -350,12 +350,15 @@ async fn validation() {
             form(&[("opportunityId", &o), ("owner", "me")], png),
             "owner",
         ),
-        (b"not multipart at all".to_vec(), "body"),
     ];
     for (body, field) in cases {
         let r = upload(&t, &ws, &ann, body).await;
         assert_eq!(r.problem(422, "invalid")["field"], field);
     }
+    // Broken framing is malformed input, not a validation failure.
+    upload(&t, &ws, &ann, b"not multipart at all".to_vec())
+        .await
+        .problem(400, "malformed_multipart");
     // Not a multipart request.
     let req = Request::builder()
         .method(Method::POST)
@@ -365,7 +368,7 @@ async fn validation() {
         .body(Body::from("{}"))
         .unwrap();
     let res = t.app.clone().oneshot(req).await.unwrap();
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(blobs.is_empty());
 }
 

@@ -86,11 +86,7 @@ fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge
     } else {
-        Error::invalid(
-            "body",
-            format!("malformed multipart body: {}", e.body_text()),
-        )
-        .into()
+        ApiError::MalformedMultipart(e.body_text())
     }
 }
 
@@ -179,8 +175,7 @@ pub async fn upload_attachment(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let scope = member.can(Resource::Deals, Action::Create)?;
-    let mp =
-        multipart.map_err(|_| Error::invalid("body", "expected a multipart/form-data body"))?;
+    let mp = multipart.map_err(|_| ApiError::NotMultipart)?;
     let u = read_upload(mp).await?;
     let Some((file_name, file_type, bytes)) = u.file else {
         return Err(Error::invalid("file", "is required").into());
