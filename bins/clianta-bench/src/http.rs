@@ -211,9 +211,7 @@ impl Conn {
 }
 
 fn id_of(v: &Value) -> Result<String> {
-    // Entities answer `_id`; workspaces and users `id`.
     v.get("_id")
-        .or_else(|| v.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| anyhow!("no _id in {v}"))

@@ -369,7 +369,7 @@ async fn only_owners_and_admins_manage_keys_and_never_above_their_role() {
         .unwrap()
         .iter()
         .find(|m| m["userId"] == adam.id.as_str())
-        .unwrap()["id"]
+        .unwrap()["_id"]
         .as_str()
         .unwrap()
         .to_owned();

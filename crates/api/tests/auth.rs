@@ -36,7 +36,7 @@ async fn register_then_me() {
     assert_eq!(access.split('.').count(), 3);
 
     let me = t.get(ME, Some(access)).await;
-    assert_eq!(me.ok(200)["id"], body["user"]["id"]);
+    assert_eq!(me.ok(200)["_id"], body["user"]["_id"]);
     assert_eq!(me.body["email"], "ada@example.info");
 
     // The stored hash is argon2id.
@@ -45,7 +45,7 @@ async fn register_then_me() {
         .stores
         .global::<User>()
         .get(
-            body["user"]["id"]
+            body["user"]["_id"]
                 .as_str()
                 .unwrap()
                 .parse::<crm_core::ObjectId>()
@@ -122,7 +122,7 @@ async fn login_and_its_failures_look_the_same() {
             json!({"email": "Carol@Example.com", "password": PASSWORD}),
         )
         .await;
-    assert_eq!(r.ok(200)["user"]["id"], acc.id.as_str());
+    assert_eq!(r.ok(200)["user"]["_id"], acc.id.as_str());
     assert!(r.body["tokens"]["refreshToken"].is_string());
 
     let wrong = t
@@ -165,7 +165,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     let second = r1["refreshToken"].as_str().unwrap().to_owned();
     assert_ne!(second, acc.refresh, "rotated");
     let me = t.get(ME, Some(r1["accessToken"].as_str().unwrap())).await;
-    assert_eq!(me.ok(200)["id"], acc.id.as_str());
+    assert_eq!(me.ok(200)["_id"], acc.id.as_str());
 
     // The first token again: refused, and it takes the whole login down with it.
     t.post(REFRESH, None, json!({"refreshToken": acc.refresh}))

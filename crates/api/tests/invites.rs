@@ -74,7 +74,7 @@ async fn relogin(t: &TestApp, email: &str) -> Account {
         .await;
     let b = r.ok(200);
     Account {
-        id: b["user"]["id"].as_str().unwrap().to_owned(),
+        id: b["user"]["_id"].as_str().unwrap().to_owned(),
         access: b["tokens"]["accessToken"].as_str().unwrap().to_owned(),
         refresh: b["tokens"]["refreshToken"].as_str().unwrap().to_owned(),
     }
@@ -88,7 +88,7 @@ async fn workspace_ids(t: &TestApp, who: &Account) -> Vec<(String, String)> {
         .iter()
         .map(|w| {
             (
-                w["id"].as_str().unwrap().to_owned(),
+                w["_id"].as_str().unwrap().to_owned(),
                 w["role"].as_str().unwrap().to_owned(),
             )
         })
@@ -195,7 +195,7 @@ async fn invites_expire_after_seven_days() {
     accept(&t, &bob, token).await.problem(404, "not_found");
     // An expired invite can be renewed in place.
     let again = invite(&t, &owner, &ws, "bob@example.com", "viewer").await;
-    assert_eq!(again["id"], inv["id"]);
+    assert_eq!(again["_id"], inv["_id"]);
     accept(&t, &bob, again["token"].as_str().unwrap())
         .await
         .ok(200);
@@ -264,7 +264,7 @@ async fn role_table_for_invites() {
     .await
     .problem(422, "invalid");
     let pending = invite(&t, &owner, &ws, "p@example.com", "viewer").await;
-    let revoke = format!("{}/{}", invites(&ws), pending["id"].as_str().unwrap());
+    let revoke = format!("{}/{}", invites(&ws), pending["_id"].as_str().unwrap());
     t.delete(&revoke, Some(&member.access))
         .await
         .problem(403, "forbidden");
@@ -288,7 +288,7 @@ async fn revoke_is_scoped_to_the_workspace() {
     let ws = t.workspace(&owner, "Acme").await;
     let theirs = t.workspace(&other, "Other").await;
     let inv = invite(&t, &owner, &ws, "bob@example.com", "viewer").await;
-    let id = inv["id"].as_str().unwrap();
+    let id = inv["_id"].as_str().unwrap();
     t.delete(&format!("{}/{id}", invites(&theirs)), Some(&other.access))
         .await
         .problem(404, "not_found");
@@ -308,7 +308,7 @@ async fn revoke_is_scoped_to_the_workspace() {
             Some(&owner.access),
         )
         .await;
-    let owner_row = members.ok(200)["members"][0]["id"]
+    let owner_row = members.ok(200)["members"][0]["_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -330,7 +330,7 @@ async fn removed_member_is_reinvited_in_place() {
     accept(&t, &bob, inv["token"].as_str().unwrap())
         .await
         .ok(200);
-    let id = inv["id"].as_str().unwrap();
+    let id = inv["_id"].as_str().unwrap();
     t.delete(
         &format!("/api/v1/workspaces/{ws}/members/{id}"),
         Some(&owner.access),
@@ -339,7 +339,7 @@ async fn removed_member_is_reinvited_in_place() {
     .ok(204);
     assert!(workspace_ids(&t, &bob).await.is_empty());
     let again = invite(&t, &owner, &ws, "bob@example.com", "viewer").await;
-    assert_eq!(again["id"], inv["id"]);
+    assert_eq!(again["_id"], inv["_id"]);
     let r = accept(&t, &bob, again["token"].as_str().unwrap()).await;
     assert_eq!(r.ok(200)["role"], "viewer");
     assert_eq!(workspace_ids(&t, &bob).await, vec![(ws, "viewer".into())]);
@@ -360,7 +360,7 @@ async fn one_active_join_link() {
     let second = t
         .post(&link(&ws), Some(&owner.access), json!({"role": "viewer"}))
         .await;
-    let second_id = second.ok(201)["id"].clone();
+    let second_id = second.ok(201)["_id"].clone();
     let second = second.body["token"].as_str().unwrap().to_owned();
     let join = |tok: &str| format!("/api/v1/join/{tok}");
     t.post(&join(&first), Some(&bob.access), json!({}))
@@ -383,7 +383,7 @@ async fn one_active_join_link() {
         .problem(401, "unauthenticated");
     let current = t.get(&link(&ws), Some(&owner.access)).await;
     let current = current.ok(200);
-    assert_eq!(current["id"], second_id);
+    assert_eq!(current["_id"], second_id);
     assert_eq!(current["usageCount"], 1);
     assert_eq!(current["role"], "viewer");
     assert!(current.get("token").is_none());

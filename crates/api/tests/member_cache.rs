@@ -28,7 +28,7 @@ fn member_id(members: &serde_json::Value, user: &str) -> String {
         .unwrap()
         .iter()
         .find(|m| m["userId"] == user)
-        .and_then(|m| m["id"].as_str().or_else(|| m["_id"].as_str()))
+        .and_then(|m| m["_id"].as_str())
         .unwrap()
         .to_owned()
 }

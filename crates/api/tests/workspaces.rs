@@ -45,7 +45,7 @@ fn ids(list: &Value) -> Vec<&str> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|w| w["id"].as_str().unwrap())
+        .map(|w| w["_id"].as_str().unwrap())
         .collect()
 }
 
@@ -66,7 +66,7 @@ async fn create_list_get_patch() {
     assert_eq!(ws["role"], "owner");
     assert_eq!(ws["isOwner"], true);
     assert_eq!(ws["ownerId"], ann.id.as_str());
-    let id = ws["id"].as_str().unwrap();
+    let id = ws["_id"].as_str().unwrap();
 
     // The creator is an active owner member (the original created none).
     let members = t
@@ -77,7 +77,7 @@ async fn create_list_get_patch() {
     assert_eq!(members[0]["role"], "owner");
     assert_eq!(members[0]["status"], "active");
     assert_eq!(members[0]["email"], "ann@example.com");
-    assert!(members[0]["id"].is_string());
+    assert!(members[0]["_id"].is_string());
 
     let second = t.workspace(&ann, "Second").await;
     let list = t.get(WS, Some(&ann.access)).await;
@@ -168,7 +168,7 @@ async fn another_workspace_is_not_found_never_forbidden() {
     let bob_members = t
         .get(&format!("{WS}/{bobs}/members"), Some(&bob.access))
         .await;
-    let bob_member_id = bob_members.ok(200)["members"][0]["id"]
+    let bob_member_id = bob_members.ok(200)["members"][0]["_id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -280,7 +280,7 @@ async fn the_role_table_is_enforced() {
         .await;
     let owner_member = members.ok(200)["members"][0].clone();
     assert_eq!(owner_member["role"], "owner");
-    let owner_member_id = owner_member["id"].as_str().unwrap();
+    let owner_member_id = owner_member["_id"].as_str().unwrap();
     t.patch(
         &format!("{WS}/{ws}/members/{owner_member_id}"),
         Some(&mel.access),
@@ -381,6 +381,6 @@ async fn workspaces_of_the_original_keep_their_owner() {
     let members = members.ok(200)["members"].as_array().unwrap().clone();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["role"], "owner");
-    assert!(members[0]["id"].is_null());
+    assert!(members[0]["_id"].is_null());
     assert_eq!(members[0]["email"], "ann@example.com");
 }

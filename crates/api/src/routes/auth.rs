@@ -25,6 +25,7 @@ use crate::state::AppState;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserView {
+    #[serde(rename = "_id")]
     pub id: String,
     pub email: String,
     pub name: String,

@@ -42,6 +42,7 @@ pub enum RoleDoc {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkspaceView {
+    #[serde(rename = "_id")]
     pub id: String,
     pub name: String,
     pub timezone: String,
@@ -343,6 +344,7 @@ pub struct MemberView {
     /// The membership id; null for the owner of a workspace made by the original, which has no
     /// membership row.
     #[schema(required = true)]
+    #[serde(rename = "_id")]
     pub id: Option<String>,
     #[schema(required = true)]
     pub user_id: Option<String>,
@@ -603,6 +605,7 @@ pub struct CreateInvite {
 #[serde(rename_all = "camelCase")]
 pub struct InviteCreated {
     /// The membership id (for revoking).
+    #[serde(rename = "_id")]
     pub id: String,
     pub email: String,
     #[schema(value_type = RoleDoc)]
@@ -792,6 +795,7 @@ pub struct CreateInviteLink {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteLinkView {
+    #[serde(rename = "_id")]
     pub id: String,
     /// `member` or `viewer`.
     #[schema(value_type = String)]

@@ -133,7 +133,7 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         Account {
-            id: r.body["user"]["id"].as_str().unwrap().to_owned(),
+            id: r.body["user"]["_id"].as_str().unwrap().to_owned(),
             access: r.body["tokens"]["accessToken"].as_str().unwrap().to_owned(),
             refresh: r.body["tokens"]["refreshToken"]
                 .as_str()
@@ -152,7 +152,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
-        r.body["id"].as_str().unwrap().to_owned()
+        r.body["_id"].as_str().unwrap().to_owned()
     }
 }
 
