@@ -45,11 +45,14 @@ else
 fi
 
 # The HTTP suite again over the embedded store, then over MongoDB (the server started above; a
-# fresh database per app, 45 to 80 s for ~200 tests on the test server).
+# fresh database per app, 45 to 80 s for ~200 tests on the test server). Selected from the
+# workspace build rather than with `-p`: `-p` resolves features differently and would rebuild
+# every test binary a second time.
 for store in sqlite mongo; do
   step "HTTP tests over $store"
   if command -v cargo-nextest >/dev/null 2>&1; then
-    CLIANTA_TEST_API_STORE=$store cargo nextest run -p clianta-api --locked --no-fail-fast
+    CLIANTA_TEST_API_STORE=$store cargo nextest run --workspace --locked --no-fail-fast \
+      -E 'package(clianta-api)'
   else
     CLIANTA_TEST_API_STORE=$store cargo test -p clianta-api --locked --no-fail-fast
   fi
