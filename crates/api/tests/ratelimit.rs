@@ -1,4 +1,6 @@
-//! Rate limits over HTTP: counted in the store, so two routers over one store share them.
+//! Rate limits over HTTP, with the counters in the store (shared by every router over it) and in
+//! process (what the server picks for the embedded store, ADR 0016): the same answers, but only
+//! the store's are shared.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,13 +10,20 @@ use std::net::SocketAddr;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, StatusCode, header};
+use clianta_api::ratelimit::RateLimitCounters;
 use clianta_api::{ApiConfig, AppState, RateLimitConfig, router};
 use common::{PASSWORD, Resp, TestApp};
 use crm_core::services::ratelimit::Limit;
 use serde_json::{Value, json};
 
-fn config(per_credential: Limit, per_workspace: Limit, auth: Limit) -> ApiConfig {
+fn config(
+    counters: RateLimitCounters,
+    per_credential: Limit,
+    per_workspace: Limit,
+    auth: Limit,
+) -> ApiConfig {
     ApiConfig {
+        rate_limit_counters: counters,
         rate_limit: RateLimitConfig {
             enabled: true,
             per_credential,
@@ -25,6 +34,31 @@ fn config(per_credential: Limit, per_workspace: Limit, auth: Limit) -> ApiConfig
         ..ApiConfig::default()
     }
 }
+
+/// Runs each scenario once per counter backend.
+macro_rules! on_both_counters {
+    ($($name:ident),* $(,)?) => {
+        mod in_store {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::RateLimitCounters::Store).await
+            })*
+        }
+        mod in_process {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::RateLimitCounters::Process).await
+            })*
+        }
+    };
+}
+
+on_both_counters!(
+    a_credential_over_its_limit_gets_429_until_the_window_ends,
+    login_is_limited_per_ip_and_per_email,
+    a_workspace_budget_counts_only_its_members,
+    disabled_limits_count_nothing,
+);
 
 fn app(config: ApiConfig) -> TestApp {
     TestApp::with(common::storage(), config)
@@ -68,9 +102,9 @@ async fn login_from(t: &TestApp, ip: [u8; 4], email: &str, password: &str) -> Re
     t.send(req).await
 }
 
-#[tokio::test]
-async fn a_credential_over_its_limit_gets_429_until_the_window_ends() {
+async fn a_credential_over_its_limit_gets_429_until_the_window_ends(counters: RateLimitCounters) {
     let t = app(config(
+        counters,
         Limit::new(3, 60),
         Limit::new(1000, 60),
         Limit::new(100, 60),
@@ -92,8 +126,9 @@ async fn a_credential_over_its_limit_gets_429_until_the_window_ends() {
 }
 
 #[tokio::test]
-async fn two_routers_over_one_store_share_the_limit() {
+async fn two_routers_over_one_store_share_store_counters() {
     let a = app(config(
+        RateLimitCounters::Store,
         Limit::new(4, 300),
         Limit::new(1000, 300),
         Limit::new(100, 300),
@@ -107,9 +142,9 @@ async fn two_routers_over_one_store_share_the_limit() {
     assert_limited(&a.get("/api/v1/auth/me", Some(&u.access)).await, 300);
 }
 
-#[tokio::test]
-async fn login_is_limited_per_ip_and_per_email() {
+async fn login_is_limited_per_ip_and_per_email(counters: RateLimitCounters) {
     let t = app(config(
+        counters,
         Limit::new(1000, 900),
         Limit::new(1000, 900),
         Limit::new(3, 900),
@@ -136,9 +171,9 @@ async fn login_is_limited_per_ip_and_per_email() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
 }
 
-#[tokio::test]
-async fn a_workspace_budget_counts_only_its_members() {
+async fn a_workspace_budget_counts_only_its_members(counters: RateLimitCounters) {
     let t = app(config(
+        counters,
         Limit::new(1000, 300),
         Limit::new(3, 300),
         Limit::new(100, 300),
@@ -157,9 +192,13 @@ async fn a_workspace_budget_counts_only_its_members() {
     assert_limited(&t.get(&url, Some(&owner.access)).await, 300);
 }
 
-#[tokio::test]
-async fn disabled_limits_count_nothing() {
-    let mut c = config(Limit::new(1, 300), Limit::new(1, 300), Limit::new(1, 300));
+async fn disabled_limits_count_nothing(counters: RateLimitCounters) {
+    let mut c = config(
+        counters,
+        Limit::new(1, 300),
+        Limit::new(1, 300),
+        Limit::new(1, 300),
+    );
     c.rate_limit.enabled = false;
     let t = app(c);
     let u = t.register("u@example.com").await;
@@ -168,4 +207,35 @@ async fn disabled_limits_count_nothing() {
     }
     let body: Value = t.get("/api/v1/auth/me", Some(&u.access)).await.body;
     assert_eq!(body["email"], "u@example.com", "{body}");
+}
+
+#[tokio::test]
+async fn two_routers_over_one_store_count_apart_in_process() {
+    let a = app(config(
+        RateLimitCounters::Process,
+        Limit::new(4, 300),
+        Limit::new(1000, 300),
+        Limit::new(100, 300),
+    ));
+    let b = twin(&a);
+    let u = a.register("u@example.com").await;
+    // Each router allows the whole budget of 4.
+    for t in [&a, &b, &a, &b, &a, &b, &a, &b] {
+        t.get("/api/v1/auth/me", Some(&u.access)).await.ok(200);
+    }
+    assert_limited(&b.get("/api/v1/auth/me", Some(&u.access)).await, 300);
+    assert_limited(&a.get("/api/v1/auth/me", Some(&u.access)).await, 300);
+    // Nothing was written to the store for them.
+    let n = a
+        .state
+        .storage
+        .docs
+        .count(
+            crm_core::Tenant::Global,
+            &crm_core::services::ratelimit::RATE_LIMIT_BUCKET,
+            &crm_core::Filter::all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
 }
