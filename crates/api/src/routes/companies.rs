@@ -1,5 +1,5 @@
 //! Companies: CRUD with a trash (soft delete, restore, purge), lists with filters, sort, offset or
-//! cursor paging and field selection, and bulk delete. The rules live in
+//! cursor paging and field selection, bulk delete and tag changes. The rules live in
 //! `crm_core::services::companies`; bodies are strict as for contacts.
 
 use axum::extract::{Path, State};
@@ -9,7 +9,8 @@ use crm_core::accounts::{Action, Resource};
 use crm_core::entities::company::{Company, CompanyId};
 use crm_core::repo::to_document;
 use crm_core::services::companies::{self as svc, CompanyFilter, CompanyPatch, NewCompany};
-use crm_core::services::contacts as records;
+use crm_core::services::contacts::{self as records, BulkTags};
+use crm_core::services::opportunities::BulkReport;
 use crm_core::{Error, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -20,6 +21,7 @@ use utoipa_axum::routes;
 use super::contacts::{
     AddressDoc, BulkDelete, BulkResult, PaginationDoc, PurgeParam, parse_path_id, write_ctx,
 };
+use super::opportunities::BulkReportDoc;
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
@@ -44,6 +46,7 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_company, patch_company, delete_company))
         .routes(routes!(restore_company))
         .routes(routes!(bulk_delete_companies))
+        .routes(routes!(bulk_tag_companies))
 }
 
 /// A company as returned. Optional fields are absent when unset.
@@ -374,4 +377,46 @@ pub async fn bulk_delete_companies(
     let matched =
         records::bulk_soft_delete::<Company>(&write_ctx(&member, scope, &state), &ids).await?;
     Ok(ApiJson(BulkResult { matched }))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = CompaniesBulkTags)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTagsBody {
+    /// 1 to 500 company ids.
+    pub ids: Vec<String>,
+    /// Tags to add (each once).
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Tags to remove.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// Adds and removes tags on many companies; one write per company whose tags change.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/companies/bulk/tags",
+    tag = "companies",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkTagsBody,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not edit companies", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad ids or tags", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_tag_companies(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(body): ApiJson<BulkTagsBody>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Companies, Action::Edit)?;
+    let cmd = BulkTags::parse(&body.ids, &body.add, &body.remove)?;
+    Ok(ApiJson(
+        svc::bulk_tags(&write_ctx(&member, scope, &state), &cmd).await?,
+    ))
 }

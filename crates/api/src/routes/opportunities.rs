@@ -13,7 +13,8 @@ use crm_core::entities::opportunity::{
 use crm_core::entities::pipeline::{PipelineId, StageId};
 use crm_core::repo::{WorkspaceScope, to_document};
 use crm_core::services::opportunities::{
-    self as svc, CreateOpportunity, ListFilter, MoveOpportunity, PatchOpportunity,
+    self as svc, BulkMove, BulkReport, BulkUpdate, CreateOpportunity, ListFilter, MoveOpportunity,
+    PatchOpportunity,
 };
 use crm_core::{Document, Error, SortKey, UserId};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::listing::{ListBody, ListParams, list_body};
+use crate::routes::contacts::BulkDelete;
 use crate::state::AppState;
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
@@ -37,6 +39,9 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(move_opportunity))
         .routes(routes!(restore_opportunity))
+        .routes(routes!(bulk_delete_opportunities))
+        .routes(routes!(bulk_update_opportunities))
+        .routes(routes!(bulk_move_opportunities))
 }
 
 /// Opportunities list 50 per page by default, as in the original.
@@ -551,4 +556,159 @@ pub async fn move_opportunity(
     )
     .await?;
     Ok(ApiJson(doc(&o)?))
+}
+
+/// What a bulk request did to one id.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkItem)]
+pub struct BulkItemDoc {
+    pub id: String,
+    /// `changed`; `unchanged` (already as asked, nothing written); `notFound` (unknown, in the
+    /// trash, or of another workspace: never touched); `failed` (the record's rules refused it).
+    pub outcome: String,
+    /// With `failed`: the problem code (`invalid`, `conflict`, `forbidden`).
+    #[schema(nullable = false)]
+    pub code: Option<String>,
+    /// With `failed`: the field at fault.
+    #[schema(nullable = false)]
+    pub field: Option<String>,
+    #[schema(nullable = false)]
+    pub detail: Option<String>,
+}
+
+/// The per-id answer of a bulk request, in request order (repeated ids once).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = BulkReport)]
+pub struct BulkReportDoc {
+    /// Ids found in this workspace.
+    pub matched: u64,
+    /// Records written.
+    pub changed: u64,
+    pub results: Vec<BulkItemDoc>,
+}
+
+/// Tags to add (each once) and to remove.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = BulkTagChange)]
+pub struct TagChangeDoc {
+    pub add: Option<Vec<String>>,
+    pub remove: Option<Vec<String>>,
+}
+
+/// The fields to set on every deal; absent ones stay, `null` clears assignee or priority.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpportunitiesBulkSet)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkSetDoc {
+    /// An active member of the workspace.
+    pub assigned_to: Option<String>,
+    /// `open`, `won`, `lost`, `abandoned`; won/lost stamps `actualCloseDate` as a PATCH does.
+    pub status: Option<String>,
+    /// `low`, `medium` or `high`.
+    pub priority: Option<String>,
+    pub tags: Option<TagChangeDoc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpportunitiesBulkUpdate)]
+pub struct BulkUpdateDoc {
+    /// 1 to 500 deal ids.
+    pub ids: Vec<String>,
+    pub set: BulkSetDoc,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = OpportunitiesBulkMove)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkMoveDoc {
+    /// 1 to 500 deal ids.
+    pub ids: Vec<String>,
+    /// The target stage; it must belong to an active pipeline of the workspace.
+    pub stage_id: String,
+    /// Another active pipeline holding the stage; default: each deal's own.
+    pub pipeline_id: Option<String>,
+}
+
+/// Moves many deals to the trash. Owner and admins only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/opportunities/bulk-delete",
+    tag = "opportunities",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkDelete,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not delete deals", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "No ids, more than 500, or a malformed one", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_delete_opportunities(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(body): ApiJson<BulkDelete>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Deals, Action::Delete)?;
+    let now = state.stores.clock().now();
+    Ok(ApiJson(svc::bulk_delete(scope, &body.ids, now).await?))
+}
+
+/// Sets assignee, status, priority and tag changes on many deals, each through the rules of a
+/// single PATCH (won/lost stamping, `lastActivityAt`, notifications).
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/opportunities/bulk/update",
+    tag = "opportunities",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkUpdateDoc,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not edit deals", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad ids, nothing to set, or an assignee who is not a member",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_update_opportunities(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(cmd): ApiJson<BulkUpdate>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Deals, Action::Edit)?;
+    let now = state.stores.clock().now();
+    Ok(ApiJson(
+        svc::bulk_update(scope, member.user.id, cmd, now).await?,
+    ))
+}
+
+/// Moves many deals to a stage, each as a single move (history, `StageChangeEvent`, timeline,
+/// status stamping); deals already there are `unchanged`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/opportunities/bulk/move",
+    tag = "opportunities",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkMoveDoc,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not edit deals", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad ids, or no such stage or pipeline in the workspace",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_move_opportunities(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(cmd): ApiJson<BulkMove>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Deals, Action::Edit)?;
+    let now = state.stores.clock().now();
+    Ok(ApiJson(
+        svc::bulk_move(scope, member.user.id, cmd, now).await?,
+    ))
 }

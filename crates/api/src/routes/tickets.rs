@@ -1,14 +1,15 @@
-//! Support tickets: CRUD, comments, stats. Numbers (`TKT-0001`...) are drawn per workspace from
+//! Support tickets: CRUD, comments, stats, bulk status and assignment. Numbers (`TKT-0001`...) are drawn per workspace from
 //! one atomic counter; the rules live in `crm_core::services::tickets`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
-use crm_core::entities::ticket::{Ticket, TicketId};
+use crm_core::entities::ticket::{Ticket, TicketId, TicketStatus};
+use crm_core::services::opportunities::BulkReport;
 use crm_core::services::tasks::{Actor, nullable};
 use crm_core::services::tickets::{self, ListQuery, NewComment, NewTicket, TicketPatch};
-use crm_core::{Error, SortKey};
+use crm_core::{Error, SortKey, UserId};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -18,6 +19,7 @@ use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::listing::{ListParams, list_without_expand};
+use crate::routes::opportunities::BulkReportDoc;
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -36,6 +38,8 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(get_ticket, patch_ticket, delete_ticket))
         .routes(routes!(add_comment))
         .routes(routes!(ticket_stats))
+        .routes(routes!(bulk_ticket_status))
+        .routes(routes!(bulk_ticket_assign))
 }
 
 pub(crate) fn actor(member: &Member, state: &AppState) -> Actor {
@@ -414,4 +418,78 @@ pub async fn add_comment(
 pub async fn ticket_stats(member: Member) -> ApiResult<ApiJson<tickets::TicketStats>> {
     let scope = member.can(Resource::Tickets, Action::View)?;
     Ok(ApiJson(tickets::stats(scope).await?))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = TicketsBulkStatus)]
+#[serde(deny_unknown_fields)]
+pub struct BulkStatus {
+    /// 1 to 500 ticket ids.
+    pub ids: Vec<String>,
+    /// open, in_progress, waiting_on_customer, resolved, closed.
+    #[schema(value_type = String)]
+    pub status: TicketStatus,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[schema(as = TicketsBulkAssign)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkAssign {
+    /// 1 to 500 ticket ids.
+    pub ids: Vec<String>,
+    /// An active member, or null to unassign.
+    #[schema(value_type = Option<String>)]
+    pub assigned_to: Option<UserId>,
+}
+
+/// Sets the status of many tickets; the first resolution is stamped as for one ticket.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/tickets/bulk/status",
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkStatus,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not edit tickets", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "No ids, more than 500, or a malformed one", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_ticket_status(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(req): ApiJson<BulkStatus>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Tickets, Action::Edit)?;
+    let r = tickets::bulk_status(scope, &actor(&member, &state), &req.ids, req.status).await?;
+    Ok(ApiJson(r))
+}
+
+/// Assigns many tickets to a member, or unassigns them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/tickets/bulk/assign",
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = BulkAssign,
+    responses(
+        (status = 200, description = "What happened to each id", body = BulkReportDoc),
+        (status = 403, description = "The role may not edit tickets", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "Bad ids or an assignee who is not a member", body = Problem,
+            content_type = "application/problem+json"),
+    ),
+)]
+pub async fn bulk_ticket_assign(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(req): ApiJson<BulkAssign>,
+) -> ApiResult<ApiJson<BulkReport>> {
+    let scope = member.can(Resource::Tickets, Action::Edit)?;
+    let r = tickets::bulk_assign(scope, &actor(&member, &state), &req.ids, req.assigned_to).await?;
+    Ok(ApiJson(r))
 }

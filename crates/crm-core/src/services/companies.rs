@@ -5,8 +5,9 @@
 use serde_json::{Map, Value};
 
 use super::contacts::{
-    FieldSpec, Kind, Parsed, WriteCtx, build, check_assignee, check_company, enum_filter, field,
-    get_live, id_filter, parse_body, parse_id, patch_update, required, trash_filter, update_live,
+    BulkTags, FieldSpec, Kind, Parsed, WriteCtx, build, check_assignee, check_company, enum_filter,
+    field, get_live, id_filter, parse_body, parse_id, patch_update, required, trash_filter,
+    update_live,
 };
 use crate::entities::activity::Activity;
 use crate::entities::company::{Company, CompanyId};
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::query::{Filter, Update};
 use crate::repo::WorkspaceScope;
-use crate::services::opportunities;
+use crate::services::opportunities::{self, BulkReport, TagChange};
 
 pub const COMPANY_STATUSES: &[&str] = &["lead", "prospect", "customer", "churned"];
 pub const COMPANY_SIZES: &[&str] = &["1-10", "11-50", "51-200", "201-500", "501-1000", "1000+"];
@@ -171,6 +172,34 @@ impl CompanyFilter {
         }
         Ok(f)
     }
+}
+
+/// Applies a tag change to each live company among the ids through [`patch`]: one write (and
+/// one audit entry) per company whose tags change; a company already as asked is `unchanged`.
+pub async fn bulk_tags(ctx: &WriteCtx, cmd: &BulkTags) -> Result<BulkReport> {
+    let change = TagChange {
+        add: cmd.add.clone(),
+        remove: cmd.remove.clone(),
+    };
+    let mut report = BulkReport::default();
+    for &id in &cmd.ids {
+        let r = tag_one(ctx, id.into(), &change).await;
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+async fn tag_one(ctx: &WriteCtx, id: CompanyId, change: &TagChange) -> Result<bool> {
+    let cur = get_live::<Company>(&ctx.scope, id.into()).await?;
+    let tags = change.apply(&cur.tags);
+    if tags == cur.tags {
+        return Ok(false);
+    }
+    let mut body = Map::new();
+    body.insert("tags".into(), Value::from(tags));
+    patch(ctx, id, &CompanyPatch::parse(&body)?)
+        .await
+        .map(|_| true)
 }
 
 #[cfg(test)]

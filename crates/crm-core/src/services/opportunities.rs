@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::pipelines::{default_pipeline, nullable, text};
@@ -20,7 +20,7 @@ use crate::entities::pipeline::{Pipeline, PipelineId, Stage, StageId, StageOutco
 use crate::entities::stage_change_event::{StageChangeEvent, StageChangeMeta};
 use crate::entities::team_member::TeamMember;
 use crate::error::{Error, Result};
-use crate::id::UserId;
+use crate::id::{ObjectId, UserId};
 use crate::path::FieldPath;
 use crate::query::{Filter, FindOptions, GroupBy, SortKey, Update};
 use crate::repo::{WorkspaceScope, to_document};
@@ -641,13 +641,26 @@ pub async fn move_to(
     cmd: MoveOpportunity,
     now: Timestamp,
 ) -> Result<Opportunity> {
+    move_checked(scope, caller, id, cmd, now)
+        .await
+        .map(|(o, _)| o)
+}
+
+/// [`move_to`], also saying whether the deal moved (`false`: it already was in the stage).
+async fn move_checked(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    id: OpportunityId,
+    cmd: MoveOpportunity,
+    now: Timestamp,
+) -> Result<(Opportunity, bool)> {
     let repo = scope.repo::<Opportunity>();
     for _ in 0..MOVE_ATTEMPTS {
         let cur = get(scope, id).await?;
         let pipeline = active_pipeline(scope, cmd.pipeline_id.unwrap_or(cur.pipeline_id)).await?;
         let to = stage_in(&pipeline, cmd.stage_id)?;
         if to.id == cur.stage_id {
-            return Ok(cur);
+            return Ok((cur, false));
         }
         let from_pipeline = if pipeline.id == cur.pipeline_id {
             Some(pipeline.clone())
@@ -699,7 +712,7 @@ pub async fn move_to(
             record_event(scope, &o, from.as_ref(), &to, caller, now).await?;
             log_move(scope, &o, from.as_ref(), &to, caller).await?;
             super::notifications::deal_closed(scope, caller, cur.status, &o).await;
-            return Ok(o);
+            return Ok((o, true));
         }
     }
     Err(Error::conflict("stageId"))
@@ -915,6 +928,289 @@ pub async fn kanban(scope: &WorkspaceScope, id: PipelineId, per_stage: u64) -> R
     Ok(Kanban { pipeline, columns })
 }
 
+/// What a bulk request did to one of its ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BulkOutcome {
+    Changed,
+    /// Already as asked: nothing written.
+    Unchanged,
+    /// Unknown, in the trash, or of another workspace: never touched.
+    NotFound,
+    /// The record's own rules refused the change; `code`, `field` and `detail` say why.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkItem {
+    pub id: String,
+    pub outcome: BulkOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The per-id answer of a bulk request, in request order (duplicates dropped).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkReport {
+    /// Ids found in this workspace.
+    pub matched: u64,
+    pub changed: u64,
+    pub results: Vec<BulkItem>,
+}
+
+impl BulkReport {
+    /// Records one id's result (`Ok(true)`: written). Store failures abort the request instead:
+    /// they say nothing about the record.
+    pub fn push(&mut self, id: ObjectId, r: Result<bool>) -> Result<()> {
+        let (outcome, code, field, detail) = match r {
+            Ok(true) => (BulkOutcome::Changed, None, None, None),
+            Ok(false) => (BulkOutcome::Unchanged, None, None, None),
+            Err(Error::NotFound) => (BulkOutcome::NotFound, None, None, None),
+            Err(Error::Invalid { field, reason }) => (
+                BulkOutcome::Failed,
+                Some("invalid"),
+                Some(field),
+                Some(reason),
+            ),
+            Err(Error::Conflict { key }) => (
+                BulkOutcome::Failed,
+                Some("conflict"),
+                Some(key),
+                Some("changed concurrently; retry".to_owned()),
+            ),
+            Err(Error::Forbidden(why)) => (BulkOutcome::Failed, Some("forbidden"), None, Some(why)),
+            Err(e) => return Err(e),
+        };
+        if outcome != BulkOutcome::NotFound {
+            self.matched += 1;
+        }
+        if outcome == BulkOutcome::Changed {
+            self.changed += 1;
+        }
+        self.results.push(BulkItem {
+            id: id.to_hex(),
+            outcome,
+            code: code.map(str::to_owned),
+            field,
+            detail,
+        });
+        Ok(())
+    }
+}
+
+/// Tags to add (set-like, in order) and to remove.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagChange {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+impl TagChange {
+    fn checked(&self, field: &str) -> Result<Self> {
+        let add = self
+            .add
+            .iter()
+            .enumerate()
+            .map(|(i, t)| title_like(&format!("{field}.add[{i}]"), t))
+            .collect::<Result<Vec<_>>>()?;
+        let remove: Vec<String> = self.remove.iter().map(|t| t.trim().to_owned()).collect();
+        if add.is_empty() && remove.is_empty() {
+            return Err(Error::invalid(field, "add or remove at least one tag"));
+        }
+        if let Some(t) = add.iter().find(|t| remove.contains(t)) {
+            return Err(Error::invalid(
+                format!("{field}.remove"),
+                format!("`{t}` is both added and removed"),
+            ));
+        }
+        Ok(Self { add, remove })
+    }
+
+    /// `cur` without the removed tags, then the added ones it lacks.
+    pub fn apply(&self, cur: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = cur
+            .iter()
+            .filter(|t| !self.remove.contains(t))
+            .cloned()
+            .collect();
+        for t in &self.add {
+            if !out.contains(t) {
+                out.push(t.clone());
+            }
+        }
+        out
+    }
+}
+
+fn title_like(field: &str, t: &str) -> Result<String> {
+    text(field, t, TAG_MAX, true)?.ok_or_else(|| Error::invalid(field, "is required"))
+}
+
+/// The fields a bulk update may set; absent ones stay, `null` clears assignee and priority.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkSet {
+    #[serde(default, deserialize_with = "nullable")]
+    pub assigned_to: Option<Option<UserId>>,
+    #[serde(default)]
+    pub status: Option<OpportunityStatus>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub priority: Option<Option<DealPriority>>,
+    #[serde(default)]
+    pub tags: Option<TagChange>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkUpdate {
+    pub ids: Vec<String>,
+    pub set: BulkSet,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BulkMove {
+    pub ids: Vec<String>,
+    pub stage_id: StageId,
+    #[serde(default)]
+    pub pipeline_id: Option<PipelineId>,
+}
+
+/// Moves the live deals among `ids` to the trash, one guarded write each.
+pub async fn bulk_delete(
+    scope: &WorkspaceScope,
+    ids: &[String],
+    now: Timestamp,
+) -> Result<BulkReport> {
+    let ids = super::contacts::parse_ids(ids, "ids")?;
+    let mut report = BulkReport::default();
+    for id in ids {
+        let r = delete(scope, id.into(), now).await.map(|()| true);
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+/// Applies `set` to each live deal among the ids through [`patch`], so status stamping,
+/// `lastActivityAt` and the won/lost notifications follow the single-record rules. Only the
+/// fields that differ are written; a deal already as asked is `unchanged`.
+pub async fn bulk_update(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    cmd: BulkUpdate,
+    now: Timestamp,
+) -> Result<BulkReport> {
+    let ids = super::contacts::parse_ids(&cmd.ids, "ids")?;
+    let set = cmd.set;
+    let tags = set
+        .tags
+        .as_ref()
+        .map(|t| t.checked("set.tags"))
+        .transpose()?;
+    if set.assigned_to.is_none() && set.status.is_none() && set.priority.is_none() && tags.is_none()
+    {
+        return Err(Error::invalid(
+            "set",
+            "set at least one of assignedTo, status, priority, tags",
+        ));
+    }
+    // Refused for every deal alike, so refused once before any write.
+    if let Some(Some(who)) = set.assigned_to {
+        check_assignee(scope, caller, who).await?;
+    }
+    let mut report = BulkReport::default();
+    for id in ids {
+        let r = update_one(scope, caller, id.into(), &set, tags.as_ref(), now).await;
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+async fn update_one(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    id: OpportunityId,
+    set: &BulkSet,
+    tags: Option<&TagChange>,
+    now: Timestamp,
+) -> Result<bool> {
+    let cur = get(scope, id).await?;
+    let mut p = PatchOpportunity::default();
+    if let Some(a) = set.assigned_to.filter(|a| *a != cur.assigned_to) {
+        p.assigned_to = Some(a);
+    }
+    p.status = set.status.filter(|s| *s != cur.status);
+    if let Some(pr) = set.priority.filter(|pr| *pr != cur.priority) {
+        p.priority = Some(pr);
+    }
+    // Read just before the write; the patch sets the whole list.
+    p.tags = tags.map(|t| t.apply(&cur.tags)).filter(|t| *t != cur.tags);
+    if p.assigned_to.is_none() && p.status.is_none() && p.priority.is_none() && p.tags.is_none() {
+        return Ok(false);
+    }
+    patch(scope, caller, id, p, now).await.map(|_| true)
+}
+
+/// Moves each live deal among the ids through [`move_to`] (history, `StageChangeEvent`,
+/// timeline, status stamping). A stage no active pipeline of the workspace holds refuses the
+/// whole request; a deal whose pipeline lacks the stage fails alone.
+pub async fn bulk_move(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    cmd: BulkMove,
+    now: Timestamp,
+) -> Result<BulkReport> {
+    let ids = super::contacts::parse_ids(&cmd.ids, "ids")?;
+    match cmd.pipeline_id {
+        Some(p) => {
+            stage_in(&active_pipeline(scope, p).await?, cmd.stage_id)?;
+        }
+        None => {
+            let active = scope
+                .repo::<Pipeline>()
+                .find(&Filter::eq("isActive", true), &FindOptions::default())
+                .await?;
+            if !active.iter().any(|p| p.stage(cmd.stage_id).is_some()) {
+                return Err(Error::invalid(
+                    "stageId",
+                    "no active pipeline of this workspace has this stage",
+                ));
+            }
+        }
+    }
+    let mut report = BulkReport::default();
+    for id in ids {
+        let r = move_one(scope, caller, id.into(), &cmd, now).await;
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+async fn move_one(
+    scope: &WorkspaceScope,
+    caller: UserId,
+    id: OpportunityId,
+    cmd: &BulkMove,
+    now: Timestamp,
+) -> Result<bool> {
+    let m = MoveOpportunity {
+        stage_id: cmd.stage_id,
+        pipeline_id: cmd.pipeline_id,
+    };
+    move_checked(scope, caller, id, m, now)
+        .await
+        .map(|(_, moved)| moved)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -944,5 +1240,49 @@ mod tests {
         .to_filter()
         .unwrap();
         assert_eq!(f, live().and(Filter::eq("status", "won")));
+    }
+
+    #[test]
+    fn tag_changes_remove_then_add_once() {
+        let c = TagChange {
+            add: vec!["vip".into(), "new".into()],
+            remove: vec!["old".into()],
+        };
+        let cur: Vec<String> = vec!["old".into(), "vip".into(), "x".into()];
+        assert_eq!(c.apply(&cur), vec!["vip", "x", "new"]);
+        let checked = TagChange {
+            add: vec![" a ".into()],
+            remove: vec!["a".into()],
+        }
+        .checked("set.tags");
+        assert!(matches!(checked, Err(Error::Invalid { field, .. }) if field == "set.tags.remove"));
+    }
+
+    #[test]
+    fn bulk_reports_count_and_abort_on_store_failures() {
+        let mut r = BulkReport::default();
+        let ids: Vec<ObjectId> = (0..4).map(|_| ObjectId::new()).collect();
+        r.push(ids[0], Ok(true)).unwrap();
+        r.push(ids[1], Ok(false)).unwrap();
+        r.push(ids[2], Err(Error::NotFound)).unwrap();
+        r.push(ids[3], Err(Error::invalid("stageId", "no")))
+            .unwrap();
+        assert_eq!((r.matched, r.changed), (3, 1));
+        let outcomes: Vec<BulkOutcome> = r.results.iter().map(|i| i.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                BulkOutcome::Changed,
+                BulkOutcome::Unchanged,
+                BulkOutcome::NotFound,
+                BulkOutcome::Failed
+            ]
+        );
+        assert_eq!(r.results[3].field.as_deref(), Some("stageId"));
+        assert!(
+            r.push(ids[0], Err(Error::Unavailable("down".into())))
+                .is_err()
+        );
+        assert_eq!(r.results.len(), 4);
     }
 }

@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::query::{Filter, GroupBy, Update};
 use crate::repo::{WorkspaceScope, to_document};
+use crate::services::contacts::parse_ids;
+use crate::services::opportunities::BulkReport;
 use crate::time::Timestamp;
 
 /// The next ticket number of the workspace: one atomic increment-or-create of its counter.
@@ -369,6 +371,69 @@ pub async fn stats(scope: &WorkspaceScope) -> Result<TicketStats> {
         avg_response_minutes: average(scope, "responseTimeMinutes").await?,
         avg_resolution_minutes: average(scope, "resolutionTimeMinutes").await?,
     })
+}
+
+/// Sets the status of each ticket among the ids through [`update`] (first resolution stamped
+/// as for one ticket); a ticket already in it is `unchanged`.
+pub async fn bulk_status(
+    scope: &WorkspaceScope,
+    actor: &Actor,
+    ids: &[String],
+    status: TicketStatus,
+) -> Result<BulkReport> {
+    let ids = parse_ids(ids, "ids")?;
+    let mut report = BulkReport::default();
+    for id in ids {
+        let r = change_one(scope, actor, id.into(), |t| {
+            (t.status != status).then(|| TicketPatch {
+                status: Some(status),
+                ..TicketPatch::default()
+            })
+        })
+        .await;
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+/// Assigns (or with `None` unassigns) each ticket among the ids.
+pub async fn bulk_assign(
+    scope: &WorkspaceScope,
+    actor: &Actor,
+    ids: &[String],
+    assigned_to: Option<UserId>,
+) -> Result<BulkReport> {
+    let ids = parse_ids(ids, "ids")?;
+    // Refused for every ticket alike, so refused once before any write.
+    if let Some(u) = assigned_to {
+        ensure_member(scope, actor.owner, u, "assignedTo").await?;
+    }
+    let mut report = BulkReport::default();
+    for id in ids {
+        let r = change_one(scope, actor, id.into(), |t| {
+            (t.assigned_to != assigned_to).then(|| TicketPatch {
+                assigned_to: Some(assigned_to),
+                ..TicketPatch::default()
+            })
+        })
+        .await;
+        report.push(id, r)?;
+    }
+    Ok(report)
+}
+
+/// `patch_for` says what to change given the current ticket, or `None` when nothing.
+async fn change_one(
+    scope: &WorkspaceScope,
+    actor: &Actor,
+    id: TicketId,
+    patch_for: impl FnOnce(&Ticket) -> Option<TicketPatch>,
+) -> Result<bool> {
+    let cur = scope.repo::<Ticket>().get(id).await?;
+    match patch_for(&cur) {
+        Some(p) => update(scope, actor, id, p).await.map(|_| true),
+        None => Ok(false),
+    }
 }
 
 #[cfg(test)]
