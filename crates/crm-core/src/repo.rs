@@ -180,19 +180,33 @@ pub fn audit_resource_type(def: &EntityDef) -> String {
 /// The paths whose values differ, descending into embedded objects (`address.city`); `_id`, the
 /// tenant field and the timestamps are left out.
 pub fn changed_paths(def: &EntityDef, before: &Document, after: &Document) -> Vec<String> {
-    fn walk(prefix: &str, a: &Map<String, Value>, b: &Map<String, Value>, out: &mut Vec<String>) {
+    // Runs on every audited write: compares in place, allocating only the paths it reports.
+    fn walk(
+        prefix: &str,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        skip: &[Option<&str>],
+        out: &mut Vec<String>,
+    ) {
         let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
         keys.sort_unstable();
         keys.dedup();
         for k in keys {
-            let path = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
+            if skip.contains(&Some(k.as_str())) {
+                continue;
+            }
+            let path = || {
+                if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                }
             };
             match (a.get(k), b.get(k)) {
-                (Some(Value::Object(x)), Some(Value::Object(y))) => walk(&path, x, y, out),
-                (x, y) if x != y => out.push(path),
+                (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                    walk(&path(), x, y, &[], out);
+                }
+                (x, y) if x != y => out.push(path()),
                 _ => {}
             }
         }
@@ -203,14 +217,8 @@ pub fn changed_paths(def: &EntityDef, before: &Document, after: &Document) -> Ve
         Some(CREATED_AT),
         Some(UPDATED_AT),
     ];
-    let strip = |d: &Document| -> Document {
-        d.iter()
-            .filter(|(k, _)| !skip.contains(&Some(k.as_str())))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
     let mut out = Vec::new();
-    walk("", &strip(before), &strip(after), &mut out);
+    walk("", before, after, &skip, &mut out);
     out
 }
 

@@ -8,6 +8,11 @@
 //! writer is one connection behind a mutex (SQLite allows one writer anyway) and reads use a
 //! small pool of WAL readers, so a read never waits for a write. WAL checkpoints (which copy the
 //! log into the database and fsync it) run on a background thread, not in a request's commit.
+//!
+//! Writes are queued to one writer thread, which commits whatever is queued in one transaction
+//! (group commit: a commit appends every page it touched to the WAL, and concurrent writes touch
+//! the same index pages). Each write runs under its own SAVEPOINT, so a failing write is rolled
+//! back alone and reported to its own caller; the others are answered once the commit is done.
 
 mod functions;
 mod schema;
@@ -15,15 +20,16 @@ mod sql;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Weak, mpsc};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use rusqlite::{params, params_from_iter};
 use serde_json::Value;
 
@@ -48,6 +54,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Past this many WAL pages a commit checkpoints itself, should the background thread fall
 /// behind (SQLite's default is 1,000 pages on every connection).
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 100_000;
+/// Most writes one group commit takes, so a long queue still gets answers in steps.
+const GROUP_MAX: usize = 256;
 
 /// Maps a SQLite error once: constraint → `Conflict` (naming the unique key), busy/locked →
 /// `Unavailable`, anything else → `Internal`.
@@ -137,9 +145,17 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// A queued write. Given the writer inside the batch's transaction (`None`: the batch failed
+/// before it ran), it runs and says whether it succeeded and how to answer its caller once the
+/// commit's outcome is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Reply) + Send>;
+type Reply = Box<dyn FnOnce(Result<()>) + Send>;
+
 struct Inner {
     location: String,
-    writer: Mutex<Connection>,
+    /// Shared with the writer thread, which holds it for one batch at a time.
+    writer: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Job>,
     /// Empty for an in-memory database, whose one connection serves reads too.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -190,7 +206,7 @@ impl SqliteStore {
             })
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(map_err)?;
-        let store = Self::from_parts(path.to_path_buf(), writer, readers);
+        let store = Self::from_parts(path.to_path_buf(), writer, readers)?;
         let checkpointer = Connection::open(path).map_err(map_err)?;
         checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
         let inner = Arc::downgrade(&store.inner);
@@ -206,23 +222,111 @@ impl SqliteStore {
         let conn = Connection::open_in_memory().map_err(map_err)?;
         configure(&conn, true).map_err(map_err)?;
         conn.execute_batch(schema::BOOTSTRAP).map_err(map_err)?;
-        Ok(Self::from_parts(
-            PathBuf::from(":memory:"),
-            conn,
-            Vec::new(),
-        ))
+        Self::from_parts(PathBuf::from(":memory:"), conn, Vec::new())
     }
 
-    fn from_parts(path: PathBuf, writer: Connection, readers: Vec<Mutex<Connection>>) -> Self {
-        Self {
+    fn from_parts(
+        path: PathBuf,
+        writer: Connection,
+        readers: Vec<Mutex<Connection>>,
+    ) -> Result<Self> {
+        let writer = Arc::new(Mutex::new(writer));
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let conn = Arc::downgrade(&writer);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(&conn, &queue))
+            .map_err(|e| Error::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
             inner: Arc::new(Inner {
                 location: path.display().to_string(),
-                writer: Mutex::new(writer),
+                writer,
+                jobs,
                 readers,
                 next_reader: AtomicUsize::new(0),
                 colls: RwLock::new(HashMap::new()),
             }),
+        })
+    }
+}
+
+/// Takes what is queued (up to [`GROUP_MAX`]) and commits it together, until the store is gone
+/// (its sender dropped).
+fn writer_loop(conn: &Weak<Mutex<Connection>>, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_MAX {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
         }
+        let Some(conn) = conn.upgrade() else {
+            return;
+        };
+        commit_batch(&mut conn.lock(), batch);
+    }
+}
+
+fn run_sql(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// One IMMEDIATE transaction for the batch, a savepoint per write. If the transaction itself
+/// fails (cannot begin, lost to an error SQLite rolls back whole, or the commit fails), every
+/// write of the batch is answered with that error and none is applied.
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = map_err(e);
+            for job in batch {
+                job(None).1(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+    let mut failed: Option<Error> = None;
+    for job in batch {
+        if failed.is_some() {
+            replies.push(job(None).1);
+            continue;
+        }
+        if let Err(e) = run_sql(&tx, "SAVEPOINT crm_write") {
+            failed = Some(e);
+            replies.push(job(None).1);
+            continue;
+        }
+        // A panicking write drops its reply (its caller hears the write was lost); the writer
+        // thread lives on.
+        let ran = catch_unwind(AssertUnwindSafe(|| job(Some(&tx))));
+        let ok = matches!(ran, Ok((true, _)));
+        if let Ok((_, reply)) = ran {
+            replies.push(reply);
+        }
+        let end = if ok {
+            run_sql(&tx, "RELEASE crm_write")
+        } else {
+            run_sql(&tx, "ROLLBACK TO crm_write").and_then(|()| run_sql(&tx, "RELEASE crm_write"))
+        };
+        if let Err(e) = end {
+            failed = Some(e);
+        } else if tx.is_autocommit() {
+            failed = Some(Error::Unavailable(
+                "sqlite rolled the batch's transaction back".into(),
+            ));
+        }
+    }
+    let outcome = match failed {
+        Some(e) => Err(e),
+        None => tx.commit().map_err(map_err),
+    };
+    for reply in replies {
+        reply(outcome.clone());
     }
 }
 
@@ -297,20 +401,27 @@ impl Inner {
         })
     }
 
-    /// One IMMEDIATE transaction on the writer; any error rolls it back.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(map_err)?;
-        Ok(out)
-    }
-
-    /// A write that may touch many rows.
-    fn write_bulk<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        scan(|| self.write(f))
+    /// Queues a write for the writer thread and waits for the commit of its batch; an error of
+    /// `f` rolls back `f`'s changes only.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |conn| {
+            let out = match conn {
+                Some(c) => f(c),
+                None => Err(Error::Unavailable("the write's batch failed".into())),
+            };
+            let ok = out.is_ok();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(out));
+            });
+            (ok, reply)
+        });
+        let lost = || Error::Unavailable("the sqlite writer thread stopped".into());
+        self.jobs.send(job).map_err(|_| lost())?;
+        rx.await.map_err(|_| lost())?
     }
 }
 
@@ -426,7 +537,7 @@ fn delete_rid(tx: &Connection, coll: &Coll, rid: i64) -> Result<()> {
 /// Applies an update to every match (of one tenant, or of all when `ws` is `None`), all or
 /// nothing; returns how many matched.
 fn update_matching(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     coll: &Coll,
     ws: Option<&str>,
     filter: &Filter,
@@ -522,8 +633,11 @@ impl DocumentStore for SqliteStore {
         let coll = self.inner.coll(def)?;
         let ws = ws_key(ws);
         self.inner
-            .write(|tx| insert_doc(tx, &coll, &ws, &id, &doc))?;
-        Ok(doc)
+            .write(move |tx| {
+                insert_doc(tx, &coll, &ws, &id, &doc)?;
+                Ok(doc)
+            })
+            .await
     }
 
     async fn insert_many(
@@ -539,12 +653,14 @@ impl DocumentStore for SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         let coll = self.inner.coll(def)?;
         let ws = ws_key(ws);
-        self.inner.write_bulk(|tx| {
-            for (id, doc) in &batch {
-                insert_doc(tx, &coll, &ws, id, doc)?;
-            }
-            Ok(to_u64(batch.len()))
-        })
+        self.inner
+            .write(move |tx| {
+                for (id, doc) in &batch {
+                    insert_doc(tx, &coll, &ws, id, doc)?;
+                }
+                Ok(to_u64(batch.len()))
+            })
+            .await
     }
 
     async fn get(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<Document> {
@@ -602,20 +718,23 @@ impl DocumentStore for SqliteStore {
         let ws = ws_key(t.check(def)?);
         validate_update(def, update)?;
         let coll = self.inner.coll(def)?;
-        self.inner.write(|tx| {
-            let row: Option<(i64, String)> = tx
-                .prepare_cached(&coll.stmts.get_rid)
-                .and_then(|mut s| {
-                    s.query_row(params![id.to_hex(), ws], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(map_err)?;
-            let (rid, text) = row.ok_or(Error::NotFound)?;
-            let mut doc = parse_doc(&text)?;
-            apply_update(def, &mut doc, update, false)?;
-            update_doc(tx, &coll, rid, &doc)?;
-            Ok(doc)
-        })
+        let update = update.clone();
+        self.inner
+            .write(move |tx| {
+                let row: Option<(i64, String)> = tx
+                    .prepare_cached(&coll.stmts.get_rid)
+                    .and_then(|mut s| {
+                        s.query_row(params![id.to_hex(), ws], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                    })
+                    .map_err(map_err)?;
+                let (rid, text) = row.ok_or(Error::NotFound)?;
+                let mut doc = parse_doc(&text)?;
+                apply_update(def, &mut doc, &update, false)?;
+                update_doc(tx, &coll, rid, &doc)?;
+                Ok(doc)
+            })
+            .await
     }
 
     async fn update_many(
@@ -629,8 +748,10 @@ impl DocumentStore for SqliteStore {
         let filter = normalize_filter(def, filter)?;
         validate_update(def, update)?;
         let coll = self.inner.coll(def)?;
+        let update = update.clone();
         self.inner
-            .write_bulk(|tx| update_matching(tx, &coll, Some(&ws), &filter, update))
+            .write(move |tx| update_matching(tx, &coll, Some(&ws), &filter, &update))
+            .await
     }
 
     async fn find_one_and_update(
@@ -646,51 +767,56 @@ impl DocumentStore for SqliteStore {
         let filter = normalize_filter(def, filter)?;
         validate_update(def, update)?;
         let coll = self.inner.coll(def)?;
-        self.inner.write_bulk(|tx| {
-            let q = plan_select(
-                &coll,
-                Some(&ws),
-                &fixed("t.rid, t.doc"),
-                &filter,
-                &fixed(" ORDER BY t.id LIMIT 1"),
-            )?;
-            match collect_rows(tx, &q)?.pop() {
-                Some((rid, mut doc)) => {
-                    apply_update(def, &mut doc, update, false)?;
-                    update_doc(tx, &coll, rid, &doc)?;
-                    Ok(Some(doc))
+        let update = update.clone();
+        self.inner
+            .write(move |tx| {
+                let q = plan_select(
+                    &coll,
+                    Some(&ws),
+                    &fixed("t.rid, t.doc"),
+                    &filter,
+                    &fixed(" ORDER BY t.id LIMIT 1"),
+                )?;
+                match collect_rows(tx, &q)?.pop() {
+                    Some((rid, mut doc)) => {
+                        apply_update(def, &mut doc, &update, false)?;
+                        update_doc(tx, &coll, rid, &doc)?;
+                        Ok(Some(doc))
+                    }
+                    None if upsert => {
+                        let mut seed = upsert_seed(&filter)?;
+                        apply_update(def, &mut seed, &update, true)?;
+                        let (id, doc) = prepare_new(def, tenant, seed)?;
+                        insert_doc(tx, &coll, &ws, &id, &doc)?;
+                        Ok(Some(doc))
+                    }
+                    None => Ok(None),
                 }
-                None if upsert => {
-                    let mut seed = upsert_seed(&filter)?;
-                    apply_update(def, &mut seed, update, true)?;
-                    let (id, doc) = prepare_new(def, tenant, seed)?;
-                    insert_doc(tx, &coll, &ws, &id, &doc)?;
-                    Ok(Some(doc))
-                }
-                None => Ok(None),
-            }
-        })
+            })
+            .await
     }
 
     async fn delete_one(&self, t: Tenant, def: &'static EntityDef, id: ObjectId) -> Result<()> {
         let ws = ws_key(t.check(def)?);
         let coll = self.inner.coll(def)?;
-        self.inner.write(|tx| {
-            let rid: Option<i64> = tx
-                .prepare_cached(&coll.stmts.delete_id)
-                .and_then(|mut s| {
-                    s.query_row(params![id.to_hex(), ws], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(map_err)?;
-            let rid = rid.ok_or(Error::NotFound)?;
-            if let Some(sql) = &coll.stmts.fts_delete {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute([rid]))
+        self.inner
+            .write(move |tx| {
+                let rid: Option<i64> = tx
+                    .prepare_cached(&coll.stmts.delete_id)
+                    .and_then(|mut s| {
+                        s.query_row(params![id.to_hex(), ws], |r| r.get(0))
+                            .optional()
+                    })
                     .map_err(map_err)?;
-            }
-            Ok(())
-        })
+                let rid = rid.ok_or(Error::NotFound)?;
+                if let Some(sql) = &coll.stmts.fts_delete {
+                    tx.prepare_cached(sql)
+                        .and_then(|mut s| s.execute([rid]))
+                        .map_err(map_err)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn delete_many(
@@ -702,19 +828,21 @@ impl DocumentStore for SqliteStore {
         let ws = ws_key(t.check(def)?);
         let filter = normalize_filter(def, filter)?;
         let coll = self.inner.coll(def)?;
-        self.inner.write_bulk(|tx| {
-            let q = plan_select(&coll, Some(&ws), &fixed("t.rid"), &filter, &fixed(""))?;
-            let rids: Vec<i64> = {
-                let mut st = tx.prepare_cached(&q.sql).map_err(map_err)?;
-                st.query_map(params_from_iter(&q.params), |r| r.get(0))
-                    .and_then(|rows| rows.collect())
-                    .map_err(map_err)?
-            };
-            for rid in &rids {
-                delete_rid(tx, &coll, *rid)?;
-            }
-            Ok(to_u64(rids.len()))
-        })
+        self.inner
+            .write(move |tx| {
+                let q = plan_select(&coll, Some(&ws), &fixed("t.rid"), &filter, &fixed(""))?;
+                let rids: Vec<i64> = {
+                    let mut st = tx.prepare_cached(&q.sql).map_err(map_err)?;
+                    st.query_map(params_from_iter(&q.params), |r| r.get(0))
+                        .and_then(|rows| rows.collect())
+                        .map_err(map_err)?
+                };
+                for rid in &rids {
+                    delete_rid(tx, &coll, *rid)?;
+                }
+                Ok(to_u64(rids.len()))
+            })
+            .await
     }
 
     async fn aggregate(
@@ -782,22 +910,27 @@ impl StoreAdmin for SqliteStore {
     }
 
     async fn record_migration(&self, m: &AppliedMigration) -> Result<()> {
-        self.inner.write(|tx| {
-            tx.execute(
-                "INSERT OR REPLACE INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![m.version, m.name, m.applied_at.to_canonical()],
-            )
-            .map_err(map_err)?;
-            Ok(())
-        })
+        let (version, name, at) = (m.version, m.name.clone(), m.applied_at.to_canonical());
+        self.inner
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                    params![version, name, at],
+                )
+                .map_err(map_err)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn forget_migration(&self, version: u32) -> Result<()> {
-        self.inner.write(|tx| {
-            tx.execute("DELETE FROM migrations WHERE version = ?1", [version])
-                .map_err(map_err)?;
-            Ok(())
-        })
+        self.inner
+            .write(move |tx| {
+                tx.execute("DELETE FROM migrations WHERE version = ?1", [version])
+                    .map_err(map_err)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn update_all_tenants(
@@ -809,8 +942,10 @@ impl StoreAdmin for SqliteStore {
         let filter = normalize_filter(def, filter)?;
         validate_update(def, update)?;
         let coll = self.inner.coll(def)?;
+        let update = update.clone();
         self.inner
-            .write_bulk(|tx| update_matching(tx, &coll, None, &filter, update))
+            .write(move |tx| update_matching(tx, &coll, None, &filter, &update))
+            .await
     }
 
     fn backend(&self) -> &'static str {

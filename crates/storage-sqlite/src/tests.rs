@@ -1054,6 +1054,122 @@ async fn keyset_pages_seek_the_created_at_index() {
     std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
+#[tokio::test]
+async fn a_live_status_list_newest_first_walks_the_status_index() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    store
+        .ensure_schema(&crm_core::entities::all())
+        .await
+        .unwrap();
+    let a = ws();
+    let docs = (0..40)
+        .map(|i| {
+            let mut d = contact(i);
+            d.insert("status".into(), json!(["lead", "customer"][i % 2]));
+            d
+        })
+        .collect();
+    store
+        .insert_many(Tenant::Workspace(a), &CONTACT, docs)
+        .await
+        .unwrap();
+    // What the contact list sends: one status, the live records, newest first, a keyset page.
+    let live = Filter::eq("status", "customer").and(Filter::eq("deletedAt", Value::Null));
+    let sort = [SortKey::desc("createdAt")];
+    let full = effective_sort(&sort);
+    let last = [json!("2023-11-14T22:13:30.000Z"), json!("0".repeat(24))];
+    let keyset = live
+        .clone()
+        .and(keyset_after(&CONTACT, &full, &last).unwrap());
+    let index = "USING INDEX contacts__ix__workspaceId_asc__status_asc__createdAt_desc";
+    let first = explain(&store, &CONTACT, a, &live, &sort);
+    assert!(
+        first.contains(&format!("{index} (ws=? AND <expr>=?)")),
+        "{first}"
+    );
+    let deep = explain(&store, &CONTACT, a, &keyset, &sort);
+    assert!(deep.contains(index), "{deep}");
+    for plan in [first, deep] {
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+    let page = store
+        .find(
+            Tenant::Workspace(a),
+            &CONTACT,
+            &live,
+            &FindOptions {
+                sort: sort.to_vec(),
+                skip: 0,
+                limit: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+    let statuses: Vec<&Value> = page.iter().map(|d| &d["status"]).collect();
+    assert_eq!(statuses, vec![&json!("customer"); 5]);
+    let created: Vec<&Value> = page.iter().map(|d| &d["createdAt"]).collect();
+    let mut sorted = created.clone();
+    sorted.sort_by(|x, y| y.as_str().cmp(&x.as_str()));
+    assert_eq!(created, sorted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_writes_commit_together_and_each_failure_stays_its_own() {
+    let path = temp_path();
+    let store = SqliteStore::open(&path).unwrap();
+    let t = Tenant::Workspace(ws());
+    store
+        .insert(t, &THING, obj(json!({"email": "taken@x.io"})))
+        .await
+        .unwrap();
+    // While the writer is held the writes queue up, so they are committed in one or two batches
+    // that mix failing and succeeding writes.
+    let held = store.inner.writer.lock();
+    let writes: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let email = if i % 5 == 0 {
+                "taken@x.io".to_owned()
+            } else {
+                format!("w{i}@x.io")
+            };
+            tokio::spawn(async move {
+                store
+                    .insert(t, &THING, obj(json!({"email": email, "n": i})))
+                    .await
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    for (i, w) in writes.into_iter().enumerate() {
+        let out = w.await.unwrap();
+        if i % 5 == 0 {
+            assert_eq!(out.unwrap_err(), Error::conflict("email"), "write {i}");
+        } else {
+            assert_eq!(out.unwrap()["n"], json!(i), "write {i}");
+        }
+    }
+    let stored = store
+        .find(t, &THING, &Filter::all(), &FindOptions::default())
+        .await
+        .unwrap();
+    let mut ns: Vec<i64> = stored
+        .iter()
+        .filter_map(|d| d.get("n").and_then(Value::as_i64))
+        .collect();
+    ns.sort_unstable();
+    let expected: Vec<i64> = (0..20).filter(|i| i % 5 != 0).collect();
+    assert_eq!(ns, expected);
+    // A failed write inside a batch leaves the next batch working.
+    store
+        .insert(t, &THING, obj(json!({"email": "later@x.io"})))
+        .await
+        .unwrap();
+    drop(store);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_and_readers_on_a_file() {
     let path = temp_path();

@@ -94,6 +94,9 @@ pub static CONTACT: EntityDef = EntityDef {
         IndexDef::on(&[("companyId", Asc)]),
         IndexDef::on(&[("tags", Asc)]),
         IndexDef::on(&[("status", Asc), ("assignedTo", Asc)]),
+        // Not in the original: serves the common list (a status, newest first) without reading
+        // the other statuses' documents (ADR 0016).
+        IndexDef::on(&[("status", Asc), ("createdAt", Desc)]),
         IndexDef::on(&[("lifecycleStage", Asc), ("intentScore", Desc)]),
         IndexDef::on(&[("intentScore", Desc)]),
         IndexDef::on(&[("qualityScore", Desc)]),
