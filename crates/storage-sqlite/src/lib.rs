@@ -419,7 +419,7 @@ impl Inner {
             });
             (ok, reply)
         });
-        let lost = || Error::Unavailable("the sqlite writer thread stopped".into());
+        let lost = || Error::Unavailable("the sqlite writer did not answer this write".into());
         self.jobs.send(job).map_err(|_| lost())?;
         rx.await.map_err(|_| lost())?
     }
