@@ -7,11 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
-use crm_core::entities::contact::Contact;
 use crm_core::entities::contact_list::{ContactList, ContactListId, ListFilters, ListType};
-use crm_core::repo::to_document;
 use crm_core::services::contact_lists::{self as svc, ListPatch, NewList};
-use crm_core::services::contacts::expand_company;
 use crm_core::services::tasks::nullable;
 use crm_core::{SortKey, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -19,31 +16,16 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::contacts::contact_page;
 use super::tickets::path_id;
 use crate::auth::Member;
 use crate::error::{ApiResult, Problem};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::listing::{DEFAULT_PAGE_LIMIT, ListParams, list_body, list_without_expand};
+use crate::listing::{ListParams, list_without_expand};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: u64 = 50;
 const SORTABLE: &[&str] = &["createdAt", "updatedAt", "name", "type", "cachedCount"];
-/// As the contact list (routes::contacts) sorts and expands.
-const CONTACT_SORTABLE: &[&str] = &[
-    "createdAt",
-    "updatedAt",
-    "firstName",
-    "lastName",
-    "email",
-    "company",
-    "jobTitle",
-    "status",
-    "lifecycleStage",
-    "intentScore",
-    "qualityScore",
-    "lastContactedAt",
-];
-const CONTACT_EXPANDABLE: &[&str] = &["company"];
 
 pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     r.routes(routes!(create_list, list_lists))
@@ -385,20 +367,7 @@ pub async fn list_members(
     let scope = member.can(Resource::Contacts, Action::View)?;
     let id: ContactListId = path_id(&id)?;
     let list = scope.repo::<ContactList>().get(id).await?;
-    let filter = svc::member_filter(&list)?.and(p.base_filter());
-    let sort = p.sort(CONTACT_SORTABLE, &[SortKey::desc("createdAt")])?;
-    let req = p.page_request(DEFAULT_PAGE_LIMIT)?;
-    let fields = p.fields()?;
-    let expand = p.expand(CONTACT_EXPANDABLE)?;
-    let mut page = scope
-        .repo::<Contact>()
-        .page(&filter, &sort, &req)
-        .await?
-        .try_map(|c| to_document(&c))?;
-    if expand.iter().any(|e| e == "company") {
-        expand_company(scope, &mut page.items).await?;
-    }
-    Ok(ApiJson(list_body("contacts", page, fields.as_deref())).into_response())
+    contact_page(scope, svc::member_filter(&list)?, &p).await
 }
 
 /// Counts the live members now and stores the count as `cachedCount`.

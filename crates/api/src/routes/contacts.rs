@@ -12,12 +12,13 @@ use crm_core::accounts::{Action, Resource};
 use crm_core::entities::contact::{Contact, ContactId};
 use crm_core::entities::contact_merge::ContactMerge;
 use crm_core::paging::PageRequest;
+use crm_core::repo::WorkspaceScope;
 use crm_core::repo::to_document;
 use crm_core::services::contacts::{
     self as svc, BulkTags, ContactFilter, ContactPatch, NewContact, WriteCtx,
 };
 use crm_core::services::merge::{self, MergeCommand};
-use crm_core::{Error, SortKey};
+use crm_core::{Error, Filter, SortKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -341,8 +342,18 @@ pub async fn list_contacts(
         company_id: f.company_id,
         deleted: f.deleted.unwrap_or(false),
     }
-    .to_filter()?
-    .and(p.base_filter());
+    .to_filter()?;
+    contact_page(scope, filter, &p).await
+}
+
+/// A page of the contacts matching `filter` with the list parameters (search, tags, sort, paging,
+/// fields, expand=company) every contact list takes; also serves a contact list's members.
+pub(crate) async fn contact_page(
+    scope: &WorkspaceScope,
+    filter: Filter,
+    p: &ListParams,
+) -> ApiResult<Response> {
+    let filter = filter.and(p.base_filter());
     let sort = p.sort(SORTABLE, &[SortKey::desc("createdAt")])?;
     let req = p.page_request(DEFAULT_PAGE_LIMIT)?;
     let fields = p.fields()?;
