@@ -645,7 +645,7 @@ async fn bench(o: &Options, storage: Storage) -> Result<()> {
     // As the server does at start-up: schema, then migrations.
     storage
         .admin
-        .ensure_schema(&crm_core::entities::all())
+        .ensure_schema(&clianta_catalog::all_entities())
         .await?;
     migrate::up(storage.admin.as_ref(), MIGRATIONS, None, &SystemClock).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;

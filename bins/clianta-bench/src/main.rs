@@ -202,7 +202,7 @@ async fn bench_adapter(adapter: &str, o: &Options) -> Result<()> {
     let (storage, file) = open(adapter, o).await?;
     storage
         .admin
-        .ensure_schema(&crm_core::entities::all())
+        .ensure_schema(&clianta_catalog::all_entities())
         .await?;
     let stores = Stores::new(storage.docs.clone(), Arc::new(SystemClock));
     let n = if adapter == "mongo" {

@@ -52,7 +52,7 @@ fn init_tracing(cfg: &Config, to: LogTo) -> anyhow::Result<()> {
 
 /// Every declared entity.
 fn schema() -> Vec<&'static crm_core::EntityDef> {
-    crm_core::entities::all()
+    clianta_catalog::all_entities()
 }
 
 /// Opens the store and ensures its schema; every command starts here.

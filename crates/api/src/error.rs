@@ -144,6 +144,8 @@ impl ApiError {
                     .detail(format!("A record with the same `{key}` already exists."))
                     .field(key)
             }
+            ApiError::Core(E::Stale) => Problem::new(StatusCode::CONFLICT, "stale", "Conflict")
+                .detail("The record changed while this request was writing it; retry."),
             ApiError::Core(E::Invalid { field, reason }) => {
                 Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", "Invalid input")
                     .detail(reason)

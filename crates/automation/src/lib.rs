@@ -1,4 +1,14 @@
-//! Automation: Workflow, WorkflowEnrollment, LeadRecycling, and the job-queue and scheduler ports.
+//! Automation: the durable job queue ([`jobs`]), delivery of domain events to consumers
+//! ([`handlers`]), workflows, lead and intent scoring, lifecycle, recycling and warm-up.
 //!
-//! Declared through `crm_core::schema::EntityDef` like the core entities; this crate is empty
-//! until its issue lands (see docs/ARCHITECTURE.md for the crate map).
+//! Declared through `crm_core::schema::EntityDef` like the core entities.
+
+pub mod handlers;
+pub mod jobs;
+
+use crm_core::EntityDef;
+
+/// This crate's declared entities, for `clianta_catalog::all_entities`.
+pub fn entities() -> Vec<&'static EntityDef> {
+    vec![&jobs::JOB]
+}

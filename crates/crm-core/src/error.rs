@@ -16,6 +16,10 @@ pub enum Error {
     Invalid { field: String, reason: String },
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A guarded write found the record changed since it was read (see
+    /// [`crate::store::WriteOp`]); nothing was written and a retry may succeed.
+    #[error("the record changed concurrently")]
+    Stale,
     /// The store cannot be reached or timed out; retrying may help.
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -3,9 +3,11 @@
 //!
 //! Writes of audited entities ([`Entity::AUDITED`]) made through a workspace scope also record
 //! one `UserAction` per record with the scope's [`Actor`] and the document before and after
-//! (ADR 0009). The audit entry is written after the data write.
+//! (ADR 0009). Writes of entities that declare [`Entity::EVENTS`] also record a domain event
+//! and its outbox entry (ADR 0018). Both are written in the same atomic batch as the change
+//! ([`DocumentStore::write_batch`]); updates and deletes are guarded by the `updatedAt` they
+//! read, so the recorded `before` is the state the write applied to.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -14,13 +16,15 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 use crate::engine::Document;
+use crate::engine::apply_update;
 use crate::entities::user_action::{USER_ACTION, UserAction};
 use crate::error::{Error, Result};
+use crate::events::{DOMAIN_EVENT, DomainEvent, OUTBOX_ENTRY, OutboxEntry};
 use crate::id::{ObjectId, UserId, WorkspaceId};
 use crate::paging::{Page, PageRequest, find_page};
 use crate::query::{Filter, FindOptions, GroupBy, GroupRow, SortKey, Update};
 use crate::schema::{CREATED_AT, EntityDef, ID_FIELD, UPDATED_AT};
-use crate::store::{DocumentStore, Tenant};
+use crate::store::{DocumentStore, Tenant, WriteOp};
 use crate::time::Clock;
 
 /// A stored entity, declared once.
@@ -28,6 +32,13 @@ pub trait Entity: Serialize + DeserializeOwned + Send + Sync + 'static {
     const DEF: &'static EntityDef;
     /// Writes through a workspace scope leave an audit entry per record (`useractions`).
     const AUDITED: bool = false;
+    /// Writes through a workspace scope emit `<EVENTS>.created`, `.updated` (when something
+    /// changed) and `.deleted` domain events, e.g. `Some("contact")`.
+    const EVENTS: Option<&'static str> = None;
+    /// Further event types one change implies, e.g. `deal.stage_changed` when `stageId` moved.
+    fn derived_events(_before: Option<&Document>, _after: Option<&Document>) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// Isolated per workspace.
@@ -72,7 +83,7 @@ impl Actor {
         }
     }
 
-    fn describe(&self) -> Value {
+    pub fn describe(&self) -> Value {
         match self {
             Actor::User(u) => json!({"type": "user", "userId": u.to_string()}),
             Actor::ApiKey { id, on_behalf_of } => json!({
@@ -138,6 +149,29 @@ impl WorkspaceScope {
         self.actor
     }
 
+    /// Records an event that is not one record's write (e.g. `score.threshold_crossed`) with
+    /// its outbox entry, atomically; `actor` and `workspaceId` are this scope's.
+    pub async fn emit(&self, mut event: DomainEvent) -> Result<DomainEvent> {
+        event.workspace_id = self.ws;
+        if event.actor.is_null() {
+            event.actor = self.actor.describe();
+        }
+        let ops = vec![
+            WriteOp::Insert {
+                t: Tenant::Global,
+                def: &OUTBOX_ENTRY,
+                doc: to_document(&OutboxEntry::for_event(&event))?,
+            },
+            WriteOp::Insert {
+                t: Tenant::Workspace(self.ws),
+                def: &DOMAIN_EVENT,
+                doc: to_document(&event)?,
+            },
+        ];
+        self.stores.store.write_batch(ops).await?;
+        Ok(event)
+    }
+
     pub fn repo<E: WorkspaceEntity>(&self) -> Repo<E> {
         Repo::new(
             self.stores.store.clone(),
@@ -150,6 +184,9 @@ impl WorkspaceScope {
 
 /// Records read and written per round of a bulk write, so audit snapshots stay bounded in memory.
 const AUDIT_BATCH: u64 = 500;
+
+/// Rounds a guarded write is retried when the record changed between its read and its write.
+const STALE_RETRIES: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
@@ -166,6 +203,23 @@ impl Change {
             Change::Delete => "delete",
         }
     }
+}
+
+/// Whether `field` differs between two versions of a record that both exist (an update).
+pub fn field_moved(before: Option<&Document>, after: Option<&Document>, field: &str) -> bool {
+    matches!((before, after), (Some(b), Some(a)) if b.get(field) != a.get(field))
+}
+
+/// Whether `field` became `value` in this change (created with it, or updated to it).
+pub fn field_became(
+    before: Option<&Document>,
+    after: Option<&Document>,
+    field: &str,
+    value: &str,
+) -> bool {
+    let is =
+        |d: Option<&Document>| d.and_then(|d| d.get(field)).and_then(Value::as_str) == Some(value);
+    is(after) && !is(before)
 }
 
 /// `Contact` -> `contact`, `CustomFieldDefinition` -> `customFieldDefinition`.
@@ -281,41 +335,71 @@ impl<E: Entity> Repo<E> {
         u
     }
 
-    /// The workspace and actor to record writes under, when this entity is audited here.
-    fn auditing(&self) -> Option<(WorkspaceId, Actor)> {
-        match (E::AUDITED, self.tenant, self.actor) {
-            (true, Tenant::Workspace(ws), Some(a)) => Some((ws, a)),
+    /// The workspace and actor to record writes under, when this entity is audited or emits
+    /// events here.
+    fn tracking(&self) -> Option<(WorkspaceId, Actor)> {
+        match (self.tenant, self.actor) {
+            (Tenant::Workspace(ws), Some(a)) if E::AUDITED || E::EVENTS.is_some() => Some((ws, a)),
             _ => None,
         }
     }
 
-    /// Writes the audit entries of one write; an update that changed nothing leaves none.
-    async fn record(
+    /// The audit entries, events and outbox entries of one write, as ops of its batch; an
+    /// update that changed nothing leaves none.
+    fn side_ops(
         &self,
         ws: WorkspaceId,
         actor: Actor,
-        changes: Vec<(Change, Option<Document>, Option<Document>)>,
-    ) -> Result<()> {
+        changes: &[(Change, Option<&Document>, Option<&Document>)],
+    ) -> Result<Vec<WriteOp>> {
         let now = self.clock.now();
+        let t = Tenant::Workspace(ws);
         let resource = audit_resource_type(E::DEF);
-        let mut docs = Vec::with_capacity(changes.len());
-        for (change, before, after) in changes {
+        let mut ops = Vec::new();
+        for &(change, before, after) in changes {
             if change == Change::Update && before == after {
                 continue;
             }
             let empty = Document::new();
-            let changed = changed_paths(
-                E::DEF,
-                before.as_ref().unwrap_or(&empty),
-                after.as_ref().unwrap_or(&empty),
-            );
-            let Some(id) = after.as_ref().or(before.as_ref()).and_then(doc_id) else {
-                return Err(Error::internal("an audited record has no _id"));
+            let changed = changed_paths(E::DEF, before.unwrap_or(&empty), after.unwrap_or(&empty));
+            let Some(id) = after.or(before).and_then(doc_id) else {
+                return Err(Error::internal("a recorded record has no _id"));
             };
             let resource_id = id
                 .as_str()
                 .and_then(|s| s.parse::<ObjectId>().ok())
-                .ok_or_else(|| Error::internal("an audited record has a malformed _id"))?;
+                .ok_or_else(|| Error::internal("a recorded record has a malformed _id"))?;
+            if let Some(prefix) = E::EVENTS {
+                let verb = match change {
+                    Change::Create => "created",
+                    Change::Update => "updated",
+                    Change::Delete => "deleted",
+                };
+                let base = format!("{prefix}.{verb}");
+                let derived = E::derived_events(before, after);
+                for ty in std::iter::once(base.as_str()).chain(derived.iter().copied()) {
+                    let mut ev = DomainEvent::new(ws, ty, now);
+                    ev.entity_type = Some(prefix.to_owned());
+                    ev.entity_id = Some(resource_id);
+                    ev.actor = actor.describe();
+                    ev.changed = changed.clone();
+                    ev.before = before.cloned();
+                    ev.after = after.cloned();
+                    ops.push(WriteOp::Insert {
+                        t: Tenant::Global,
+                        def: &OUTBOX_ENTRY,
+                        doc: to_document(&OutboxEntry::for_event(&ev))?,
+                    });
+                    ops.push(WriteOp::Insert {
+                        t,
+                        def: &DOMAIN_EVENT,
+                        doc: to_document(&ev)?,
+                    });
+                }
+            }
+            if !E::AUDITED {
+                continue;
+            }
             let mut entry = UserAction::audit(
                 ws,
                 actor.user(),
@@ -327,10 +411,10 @@ impl<E: Entity> Repo<E> {
             let m = &mut entry.metadata;
             m.insert("actor".into(), actor.describe());
             if let Some(b) = before {
-                m.insert("before".into(), Value::Object(b));
+                m.insert("before".into(), Value::Object(b.clone()));
             }
             if let Some(a) = after {
-                m.insert("after".into(), Value::Object(a));
+                m.insert("after".into(), Value::Object(a.clone()));
             }
             m.insert(
                 "changed".into(),
@@ -340,15 +424,30 @@ impl<E: Entity> Repo<E> {
             let stamp = Value::String(now.to_canonical());
             doc.insert(CREATED_AT.into(), stamp.clone());
             doc.insert(UPDATED_AT.into(), stamp);
-            docs.push(doc);
+            ops.push(WriteOp::Insert {
+                t,
+                def: &USER_ACTION,
+                doc,
+            });
         }
-        let t = Tenant::Workspace(ws);
-        if docs.len() > 1 {
-            self.store.insert_many(t, &USER_ACTION, docs).await?;
-        } else if let Some(doc) = docs.pop() {
-            self.store.insert(t, &USER_ACTION, doc).await?;
+        Ok(ops)
+    }
+
+    /// What a guarded write requires of the record besides its id: the `updatedAt` it was read
+    /// with (entities without timestamps are not guarded).
+    fn guard_for(&self, before: &Document) -> Filter {
+        match before.get(UPDATED_AT) {
+            Some(v) if E::DEF.timestamps => Filter::Eq(UPDATED_AT.into(), v.clone()),
+            _ => Filter::all(),
         }
-        Ok(())
+    }
+
+    /// Stamps the tenant field so recorded documents read as the stored ones.
+    fn with_tenant(&self, mut doc: Document) -> Document {
+        if let (Tenant::Workspace(ws), Some(field)) = (self.tenant, E::DEF.tenant_field()) {
+            doc.insert(field.into(), Value::String(ws.to_string()));
+        }
+        doc
     }
 
     /// Up to [`AUDIT_BATCH`] matches with `_id` after `after`, in `_id` order.
@@ -367,58 +466,66 @@ impl<E: Entity> Repo<E> {
         self.store.find(self.tenant, E::DEF, &f, &opts).await
     }
 
-    /// Inserts, stamping `createdAt`/`updatedAt` (when the entity has them) and an `_id` if absent.
-    pub async fn insert(&self, e: &E) -> Result<E> {
+    fn prepare(&self, e: &E, now: &Value) -> Result<Document> {
         let mut doc = to_document(e)?;
         if E::DEF.timestamps {
-            let now = Value::String(self.clock.now().to_canonical());
             doc.insert(CREATED_AT.into(), now.clone());
-            doc.insert(UPDATED_AT.into(), now);
+            doc.insert(UPDATED_AT.into(), now.clone());
         }
         if !doc.get(ID_FIELD).is_some_and(Value::is_string) {
             doc.insert(ID_FIELD.into(), Value::String(ObjectId::new().to_hex()));
         }
-        let stored = self.store.insert(self.tenant, E::DEF, doc).await?;
-        if let Some((ws, actor)) = self.auditing() {
-            self.record(
-                ws,
-                actor,
-                vec![(Change::Create, None, Some(stored.clone()))],
-            )
-            .await?;
-        }
-        Self::decode(stored)
+        Ok(self.with_tenant(doc))
     }
 
-    /// Inserts all or none, each stamped and audited as [`Repo::insert`] does; returns how many.
+    /// Inserts, stamping `createdAt`/`updatedAt` (when the entity has them) and an `_id` if absent.
+    pub async fn insert(&self, e: &E) -> Result<E> {
+        let doc = self.prepare(e, &Value::String(self.clock.now().to_canonical()))?;
+        let Some((ws, actor)) = self.tracking() else {
+            return Self::decode(self.store.insert(self.tenant, E::DEF, doc).await?);
+        };
+        let mut ops = self.side_ops(ws, actor, &[(Change::Create, None, Some(&doc))])?;
+        ops.insert(
+            0,
+            WriteOp::Insert {
+                t: self.tenant,
+                def: E::DEF,
+                doc: doc.clone(),
+            },
+        );
+        let stored = self.store.write_batch(ops).await?.swap_remove(0);
+        Self::decode(stored.unwrap_or(doc))
+    }
+
+    /// Inserts all or none, each stamped and recorded as [`Repo::insert`] does; returns how many.
     pub async fn insert_many(&self, es: &[E]) -> Result<u64> {
         if es.is_empty() {
             return Ok(0);
         }
         let now = Value::String(self.clock.now().to_canonical());
-        let mut docs = Vec::with_capacity(es.len());
-        for e in es {
-            let mut doc = to_document(e)?;
-            if E::DEF.timestamps {
-                doc.insert(CREATED_AT.into(), now.clone());
-                doc.insert(UPDATED_AT.into(), now.clone());
-            }
-            if !doc.get(ID_FIELD).is_some_and(Value::is_string) {
-                doc.insert(ID_FIELD.into(), Value::String(ObjectId::new().to_hex()));
-            }
-            docs.push(doc);
-        }
-        let n = self
-            .store
-            .insert_many(self.tenant, E::DEF, docs.clone())
-            .await?;
-        if let Some((ws, actor)) = self.auditing() {
-            let changes = docs
-                .into_iter()
-                .map(|d| (Change::Create, None, Some(d)))
-                .collect();
-            self.record(ws, actor, changes).await?;
-        }
+        let docs = es
+            .iter()
+            .map(|e| self.prepare(e, &now))
+            .collect::<Result<Vec<_>>>()?;
+        let Some((ws, actor)) = self.tracking() else {
+            return self.store.insert_many(self.tenant, E::DEF, docs).await;
+        };
+        let n = docs.len() as u64;
+        let changes: Vec<_> = docs
+            .iter()
+            .map(|d| (Change::Create, None, Some(d)))
+            .collect();
+        let side = self.side_ops(ws, actor, &changes)?;
+        let mut ops: Vec<WriteOp> = docs
+            .iter()
+            .map(|d| WriteOp::Insert {
+                t: self.tenant,
+                def: E::DEF,
+                doc: d.clone(),
+            })
+            .collect();
+        ops.extend(side);
+        self.store.write_batch(ops).await?;
         Ok(n)
     }
 
@@ -450,29 +557,63 @@ impl<E: Entity> Repo<E> {
         self.store.count(self.tenant, E::DEF, filter).await
     }
 
+    /// One guarded update of `before` with its records; `Ok(None)` when it went stale.
+    async fn update_recorded(
+        &self,
+        ws: WorkspaceId,
+        actor: Actor,
+        before: &Document,
+        guard: Filter,
+        u: &Update,
+    ) -> Result<Option<Document>> {
+        let Some(id) = doc_id(before)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<ObjectId>().ok())
+        else {
+            return Err(Error::internal("a stored record has no _id"));
+        };
+        let mut after = before.clone();
+        apply_update(E::DEF, &mut after, u, false)?;
+        let mut ops = self.side_ops(ws, actor, &[(Change::Update, Some(before), Some(&after))])?;
+        ops.insert(
+            0,
+            WriteOp::Update {
+                t: self.tenant,
+                def: E::DEF,
+                id,
+                update: u.clone(),
+                guard: guard.and(self.guard_for(before)),
+            },
+        );
+        match self.store.write_batch(ops).await {
+            Ok(mut out) => Ok(Some(out.swap_remove(0).unwrap_or(after))),
+            Err(Error::Stale) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn update(&self, id: impl Into<ObjectId>, update: &Update) -> Result<E> {
         let id = id.into();
         let u = self.stamp_update(update);
-        let Some((ws, actor)) = self.auditing() else {
+        let Some((ws, actor)) = self.tracking() else {
             return Self::decode(self.store.update_one(self.tenant, E::DEF, id, &u).await?);
         };
-        // Not atomic with the write: a concurrent writer's change may show in this entry's diff.
-        let before = self.store.get(self.tenant, E::DEF, id).await?;
-        let after = self.store.update_one(self.tenant, E::DEF, id, &u).await?;
-        self.record(
-            ws,
-            actor,
-            vec![(Change::Update, Some(before), Some(after.clone()))],
-        )
-        .await?;
-        Self::decode(after)
+        for _ in 0..STALE_RETRIES {
+            let before = self.store.get(self.tenant, E::DEF, id).await?;
+            if let Some(after) = self
+                .update_recorded(ws, actor, &before, Filter::all(), &u)
+                .await?
+            {
+                return Self::decode(after);
+            }
+        }
+        Err(Error::Stale)
     }
 
-    /// Audited entities are updated in `_id` order, [`AUDIT_BATCH`] records at a time, each
-    /// batch read before and after its write.
+    /// Recorded entities are updated in `_id` order, [`AUDIT_BATCH`] records per atomic batch.
     pub async fn update_many(&self, filter: &Filter, update: &Update) -> Result<u64> {
         let u = self.stamp_update(update);
-        let Some((ws, actor)) = self.auditing() else {
+        let Some((ws, actor)) = self.tracking() else {
             return self
                 .store
                 .update_many(self.tenant, E::DEF, filter, &u)
@@ -480,37 +621,47 @@ impl<E: Entity> Repo<E> {
         };
         let mut total = 0;
         let mut last: Option<Value> = None;
+        let mut stale = 0;
         loop {
             let before = self.batch_after(filter, last.as_ref()).await?;
-            let ids: Vec<Value> = before.iter().filter_map(doc_id).cloned().collect();
-            let Some(tail) = ids.last().cloned() else {
+            let Some(tail) = before.last().and_then(doc_id).cloned() else {
                 break;
             };
-            let mine = Filter::In(ID_FIELD.into(), ids.clone());
-            total += self
-                .store
-                .update_many(self.tenant, E::DEF, &filter.clone().and(mine.clone()), &u)
-                .await?;
-            let opts = FindOptions {
-                sort: by_id_asc(),
-                ..FindOptions::default()
-            };
-            let mut after: HashMap<String, Document> = self
-                .store
-                .find(self.tenant, E::DEF, &mine, &opts)
-                .await?
-                .into_iter()
-                .filter_map(|d| Some((doc_id(&d)?.as_str()?.to_owned(), d)))
-                .collect();
-            let changes = before
-                .into_iter()
-                .filter_map(|b| {
-                    let a = after.remove(doc_id(&b)?.as_str()?)?;
-                    Some((Change::Update, Some(b), Some(a)))
-                })
-                .collect();
-            self.record(ws, actor, changes).await?;
-            if (ids.len() as u64) < AUDIT_BATCH {
+            let mut ops = Vec::with_capacity(before.len() * 4);
+            let mut changes = Vec::with_capacity(before.len());
+            let mut afters = Vec::with_capacity(before.len());
+            for b in &before {
+                let mut a = b.clone();
+                apply_update(E::DEF, &mut a, &u, false)?;
+                afters.push(a);
+            }
+            for (b, a) in before.iter().zip(&afters) {
+                let Some(id) = doc_id(b)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<ObjectId>().ok())
+                else {
+                    return Err(Error::internal("a stored record has no _id"));
+                };
+                ops.push(WriteOp::Update {
+                    t: self.tenant,
+                    def: E::DEF,
+                    id,
+                    update: u.clone(),
+                    guard: filter.clone().and(self.guard_for(b)),
+                });
+                changes.push((Change::Update, Some(b), Some(a)));
+            }
+            ops.extend(self.side_ops(ws, actor, &changes)?);
+            match self.store.write_batch(ops).await {
+                Ok(_) => {}
+                Err(Error::Stale) if stale < STALE_RETRIES => {
+                    stale += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            total += before.len() as u64;
+            if (before.len() as u64) < AUDIT_BATCH {
                 break;
             }
             last = Some(tail);
@@ -530,7 +681,7 @@ impl<E: Entity> Repo<E> {
         if E::DEF.timestamps && upsert {
             u = u.set_on_insert(CREATED_AT, self.clock.now().to_canonical());
         }
-        let Some((ws, actor)) = self.auditing() else {
+        let Some((ws, actor)) = self.tracking() else {
             return self
                 .store
                 .find_one_and_update(self.tenant, E::DEF, filter, &u, upsert)
@@ -544,8 +695,9 @@ impl<E: Entity> Repo<E> {
             limit: Some(1),
         };
         // The store updates the first match by `_id`: read it, then update exactly that record
-        // while it still matches, so the entry's `before` is the state the update applied to.
-        for _ in 0..3 {
+        // while it still matches and is unchanged.
+        let mut last_err = Error::Stale;
+        for _ in 0..STALE_RETRIES {
             let before = self
                 .store
                 .find(self.tenant, E::DEF, filter, &first)
@@ -556,95 +708,112 @@ impl<E: Entity> Repo<E> {
                 if !upsert {
                     return Ok(None);
                 }
-                let created = self
-                    .store
-                    .find_one_and_update(self.tenant, E::DEF, filter, &u, true)
-                    .await?;
-                if let Some(c) = &created {
-                    self.record(ws, actor, vec![(Change::Create, None, Some(c.clone()))])
-                        .await?;
+                let mut doc = crate::engine::upsert_seed(filter)?;
+                apply_update(E::DEF, &mut doc, &u, true)?;
+                if !doc.get(ID_FIELD).is_some_and(Value::is_string) {
+                    doc.insert(ID_FIELD.into(), Value::String(ObjectId::new().to_hex()));
                 }
-                return created.map(Self::decode).transpose();
+                let doc = self.with_tenant(doc);
+                let mut ops = self.side_ops(ws, actor, &[(Change::Create, None, Some(&doc))])?;
+                ops.insert(
+                    0,
+                    WriteOp::Insert {
+                        t: self.tenant,
+                        def: E::DEF,
+                        doc: doc.clone(),
+                    },
+                );
+                match self.store.write_batch(ops).await {
+                    Ok(mut out) => {
+                        return Self::decode(out.swap_remove(0).unwrap_or(doc)).map(Some);
+                    }
+                    // Another writer created it first: update that one instead.
+                    Err(e @ Error::Conflict { .. }) => {
+                        last_err = e;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             };
-            let Some(id) = doc_id(&before).cloned() else {
-                return Err(Error::internal("a stored record has no _id"));
-            };
-            let that = filter.clone().and(Filter::Eq(ID_FIELD.into(), id));
             if let Some(after) = self
-                .store
-                .find_one_and_update(self.tenant, E::DEF, &that, &u, false)
+                .update_recorded(ws, actor, &before, filter.clone(), &u)
                 .await?
             {
-                self.record(
-                    ws,
-                    actor,
-                    vec![(Change::Update, Some(before), Some(after.clone()))],
-                )
-                .await?;
                 return Self::decode(after).map(Some);
             }
         }
-        // Still racing after three reads: apply as asked and log without a `before`.
-        let after = self
-            .store
-            .find_one_and_update(self.tenant, E::DEF, filter, &u, upsert)
-            .await?;
-        if let Some(a) = &after {
-            self.record(ws, actor, vec![(Change::Update, None, Some(a.clone()))])
-                .await?;
-        }
-        after.map(Self::decode).transpose()
+        Err(last_err)
     }
 
     pub async fn delete(&self, id: impl Into<ObjectId>) -> Result<()> {
         let id = id.into();
-        let Some((ws, actor)) = self.auditing() else {
+        let Some((ws, actor)) = self.tracking() else {
             return self.store.delete_one(self.tenant, E::DEF, id).await;
         };
-        let before = self.store.get(self.tenant, E::DEF, id).await?;
-        self.store.delete_one(self.tenant, E::DEF, id).await?;
-        self.record(ws, actor, vec![(Change::Delete, Some(before), None)])
-            .await
+        for _ in 0..STALE_RETRIES {
+            let before = self.store.get(self.tenant, E::DEF, id).await?;
+            let mut ops = self.side_ops(ws, actor, &[(Change::Delete, Some(&before), None)])?;
+            ops.insert(
+                0,
+                WriteOp::Delete {
+                    t: self.tenant,
+                    def: E::DEF,
+                    id,
+                    guard: self.guard_for(&before),
+                },
+            );
+            match self.store.write_batch(ops).await {
+                Ok(_) => return Ok(()),
+                Err(Error::Stale) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Stale)
     }
 
-    /// Audited entities are deleted in `_id` order, [`AUDIT_BATCH`] records at a time, each batch
-    /// read first.
+    /// Recorded entities are deleted in `_id` order, [`AUDIT_BATCH`] records per atomic batch.
     pub async fn delete_many(&self, filter: &Filter) -> Result<u64> {
-        let Some((ws, actor)) = self.auditing() else {
+        let Some((ws, actor)) = self.tracking() else {
             return self.store.delete_many(self.tenant, E::DEF, filter).await;
         };
         let mut total = 0;
-        let mut last: Option<Value> = None;
+        let mut stale = 0;
         loop {
-            let mut before = self.batch_after(filter, last.as_ref()).await?;
-            let ids: Vec<Value> = before.iter().filter_map(doc_id).cloned().collect();
-            let Some(tail) = ids.last().cloned() else {
-                break;
-            };
-            let mine = Filter::In(ID_FIELD.into(), ids.clone());
-            let n = self
-                .store
-                .delete_many(self.tenant, E::DEF, &filter.clone().and(mine.clone()))
-                .await?;
-            total += n;
-            if n < ids.len() as u64 {
-                // Records that stopped matching were not deleted here: leave them out.
-                let kept = self
-                    .store
-                    .find(self.tenant, E::DEF, &mine, &FindOptions::default())
-                    .await?;
-                let kept: Vec<&Value> = kept.iter().filter_map(doc_id).collect();
-                before.retain(|b| doc_id(b).is_some_and(|id| !kept.contains(&id)));
-            }
-            let changes = before
-                .into_iter()
-                .map(|b| (Change::Delete, Some(b), None))
-                .collect();
-            self.record(ws, actor, changes).await?;
-            if (ids.len() as u64) < AUDIT_BATCH {
+            // Deleted records no longer match, so each round reads from the start.
+            let before = self.batch_after(filter, None).await?;
+            if before.is_empty() {
                 break;
             }
-            last = Some(tail);
+            let mut ops = Vec::with_capacity(before.len() * 4);
+            let mut changes = Vec::with_capacity(before.len());
+            for b in &before {
+                let Some(id) = doc_id(b)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<ObjectId>().ok())
+                else {
+                    return Err(Error::internal("a stored record has no _id"));
+                };
+                ops.push(WriteOp::Delete {
+                    t: self.tenant,
+                    def: E::DEF,
+                    id,
+                    guard: filter.clone().and(self.guard_for(b)),
+                });
+                changes.push((Change::Delete, Some(b), None));
+            }
+            ops.extend(self.side_ops(ws, actor, &changes)?);
+            match self.store.write_batch(ops).await {
+                Ok(_) => {}
+                Err(Error::Stale | Error::NotFound) if stale < STALE_RETRIES => {
+                    stale += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            total += before.len() as u64;
+            if (before.len() as u64) < AUDIT_BATCH {
+                break;
+            }
         }
         Ok(total)
     }

@@ -39,6 +39,77 @@ impl Tenant {
     }
 }
 
+/// One write of an atomic batch ([`DocumentStore::write_batch`]). Each op names its own tenant,
+/// checked as in the single-record methods.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Insert {
+        t: Tenant,
+        def: &'static EntityDef,
+        doc: Document,
+    },
+    /// Applies `update` to record `id` only while it still matches `guard`; otherwise the whole
+    /// batch fails with [`Error::Stale`] (or [`Error::NotFound`] when the record is gone).
+    Update {
+        t: Tenant,
+        def: &'static EntityDef,
+        id: ObjectId,
+        update: Update,
+        guard: Filter,
+    },
+    /// Deletes record `id` only while it still matches `guard`, as `Update`.
+    Delete {
+        t: Tenant,
+        def: &'static EntityDef,
+        id: ObjectId,
+        guard: Filter,
+    },
+}
+
+/// Default [`DocumentStore::write_batch`]: op by op, not atomic. Adapters override it; this is
+/// for test doubles.
+pub async fn write_batch_sequentially<S: DocumentStore + ?Sized>(
+    store: &S,
+    ops: Vec<WriteOp>,
+) -> Result<Vec<Option<Document>>> {
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            WriteOp::Insert { t, def, doc } => Some(store.insert(t, def, doc).await?),
+            WriteOp::Update {
+                t,
+                def,
+                id,
+                update,
+                guard,
+            } => {
+                check_guard(store, t, def, id, &guard).await?;
+                Some(store.update_one(t, def, id, &update).await?)
+            }
+            WriteOp::Delete { t, def, id, guard } => {
+                check_guard(store, t, def, id, &guard).await?;
+                store.delete_one(t, def, id).await?;
+                None
+            }
+        });
+    }
+    Ok(out)
+}
+
+async fn check_guard<S: DocumentStore + ?Sized>(
+    store: &S,
+    t: Tenant,
+    def: &'static EntityDef,
+    id: ObjectId,
+    guard: &Filter,
+) -> Result<()> {
+    let doc = store.get(t, def, id).await?;
+    if !crate::engine::matches(def, &doc, &crate::engine::normalize_filter(def, guard)?) {
+        return Err(Error::Stale);
+    }
+    Ok(())
+}
+
 /// CRUD, query and aggregation over the documents of one declared entity, within one tenant.
 ///
 /// Contracts every adapter keeps (the contract suite in `storage-contract` checks them):
@@ -100,6 +171,11 @@ pub trait DocumentStore: Send + Sync + Debug {
         def: &'static EntityDef,
         group: &GroupBy,
     ) -> Result<Vec<GroupRow>>;
+    /// All the ops or none, in order; returns each op's document after it (`None` for deletes).
+    /// This is how a change and its audit entry and domain event are written together.
+    async fn write_batch(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Document>>> {
+        write_batch_sequentially(self, ops).await
+    }
 }
 
 /// A migration that has been applied.

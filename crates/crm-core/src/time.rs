@@ -100,6 +100,32 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that moves only when told: simulations, tests and replay.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(t: Timestamp) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(t.millis()))
+    }
+    pub fn set(&self, t: Timestamp) {
+        self.0
+            .store(t.millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn advance_seconds(&self, secs: i64) {
+        self.0.fetch_add(
+            secs.saturating_mul(1000),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,7 @@ pub static THING: EntityDef = EntityDef {
 
 /// Every entity the suite writes to: the product's declarations and [`THING`].
 pub fn all_defs() -> Vec<&'static EntityDef> {
-    let mut defs = crm_core::entities::all();
+    let mut defs = clianta_catalog::all_entities();
     defs.push(&THING);
     defs
 }

@@ -169,7 +169,7 @@ pub fn storage() -> Storage {
                     tokio::runtime::Builder::new_current_thread()
                         .build()
                         .unwrap()
-                        .block_on(store.ensure_schema(&crm_core::entities::all()))
+                        .block_on(store.ensure_schema(&clianta_catalog::all_entities()))
                 })
                 .join()
                 .unwrap()
@@ -224,7 +224,7 @@ impl LazyMongo {
                         )
                     });
                 store
-                    .ensure_schema(&crm_core::entities::all())
+                    .ensure_schema(&clianta_catalog::all_entities())
                     .await
                     .unwrap();
                 store

@@ -194,5 +194,6 @@ impl Activity {
 impl Entity for Activity {
     const DEF: &'static EntityDef = &ACTIVITY;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("activity");
 }
 impl WorkspaceEntity for Activity {}

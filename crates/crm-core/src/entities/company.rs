@@ -160,5 +160,6 @@ impl Company {
 impl Entity for Company {
     const DEF: &'static EntityDef = &COMPANY;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("company");
 }
 impl WorkspaceEntity for Company {}

@@ -281,5 +281,19 @@ impl Contact {
 impl Entity for Contact {
     const DEF: &'static EntityDef = &CONTACT;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("contact");
+    fn derived_events(
+        before: Option<&crate::engine::Document>,
+        after: Option<&crate::engine::Document>,
+    ) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if crate::repo::field_moved(before, after, "status") {
+            v.push("contact.status_changed");
+        }
+        if crate::repo::field_moved(before, after, "jobTitle") {
+            v.push("contact.job_changed");
+        }
+        v
+    }
 }
 impl WorkspaceEntity for Contact {}

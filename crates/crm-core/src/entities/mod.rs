@@ -53,6 +53,7 @@ pub fn all() -> Vec<&'static EntityDef> {
         &stage_change_event::STAGE_CHANGE_EVENT,
         &api_key::API_KEY,
     ];
+    defs.extend(crate::events::entities());
     defs.extend(crate::accounts::entities());
     defs.extend(crate::services::ratelimit::entities());
     defs.extend(crate::services::idempotency::entities());

@@ -276,5 +276,22 @@ impl Opportunity {
 impl Entity for Opportunity {
     const DEF: &'static EntityDef = &OPPORTUNITY;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("deal");
+    fn derived_events(
+        before: Option<&crate::engine::Document>,
+        after: Option<&crate::engine::Document>,
+    ) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if crate::repo::field_moved(before, after, "stageId") {
+            v.push("deal.stage_changed");
+        }
+        if crate::repo::field_became(before, after, "status", "won") {
+            v.push("deal.won");
+        }
+        if crate::repo::field_became(before, after, "status", "lost") {
+            v.push("deal.lost");
+        }
+        v
+    }
 }
 impl WorkspaceEntity for Opportunity {}

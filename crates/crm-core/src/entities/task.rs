@@ -141,5 +141,16 @@ impl Task {
 impl Entity for Task {
     const DEF: &'static EntityDef = &TASK;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("task");
+    fn derived_events(
+        before: Option<&crate::engine::Document>,
+        after: Option<&crate::engine::Document>,
+    ) -> Vec<&'static str> {
+        if crate::repo::field_became(before, after, "status", "completed") {
+            vec!["task.completed"]
+        } else {
+            Vec::new()
+        }
+    }
 }
 impl WorkspaceEntity for Task {}

@@ -237,5 +237,6 @@ impl Ticket {
 impl Entity for Ticket {
     const DEF: &'static EntityDef = &TICKET;
     const AUDITED: bool = true;
+    const EVENTS: Option<&'static str> = Some("ticket");
 }
 impl WorkspaceEntity for Ticket {}
