@@ -1429,7 +1429,11 @@ mod tests {
         purge(&scope_over(full.clone()), ContactId::new())
             .await
             .unwrap();
-        let writes: Vec<_> = full.ops().into_iter().filter(|(o, _)| *o != "get").collect();
+        let writes: Vec<_> = full
+            .ops()
+            .into_iter()
+            .filter(|(o, _)| *o != "get")
+            .collect();
         let n = writes.len();
         // This double writes a batch op by op; the contact's audit and event follow its delete.
         let delete_at = writes
