@@ -124,6 +124,8 @@ fn resource_name(r: Resource) -> &'static str {
         Resource::Integrations => "integrations",
         Resource::Billing => "billing",
         Resource::AuditLog => "the audit log",
+        Resource::Analytics => "analytics",
+        Resource::Ai => "AI memory and agents",
     }
 }
 

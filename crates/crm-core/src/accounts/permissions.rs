@@ -30,6 +30,10 @@ pub enum Resource {
     Billing,
     /// Who changed which record, with values before and after.
     AuditLog,
+    /// Tracking, attribution, forecasts, reports and sales intelligence.
+    Analytics,
+    /// What agents store and recall: AI memory, agent sessions, insights, conversations.
+    Ai,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -42,7 +46,7 @@ pub enum Action {
 }
 
 impl Resource {
-    pub const ALL: [Resource; 13] = [
+    pub const ALL: [Resource; 15] = [
         Resource::Workspace,
         Resource::Team,
         Resource::Contacts,
@@ -56,6 +60,8 @@ impl Resource {
         Resource::Integrations,
         Resource::Billing,
         Resource::AuditLog,
+        Resource::Analytics,
+        Resource::Ai,
     ];
 }
 
@@ -75,7 +81,9 @@ pub const fn allows(role: Role, resource: Resource, action: Action) -> bool {
             _ => true,
         },
         Role::Member => match resource {
-            Contacts | Companies | Deals | Tickets => matches!(action, View | Create | Edit),
+            Contacts | Companies | Deals | Tickets | Analytics | Ai => {
+                matches!(action, View | Create | Edit)
+            }
             Tasks => true,
             Workspace | Team | Workflows | Campaigns | Settings => matches!(action, View),
             Integrations | Billing | AuditLog => false,
