@@ -5,6 +5,11 @@
 
 pub mod handlers;
 pub mod jobs;
+pub mod periodic;
+pub mod queue;
+pub mod relay;
+pub mod runtime;
+pub mod worker;
 
 use crm_core::EntityDef;
 
