@@ -237,3 +237,395 @@ impl RuntimeTasks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use parking_lot::Mutex;
+    use serde_json::{Value, json};
+
+    use crm_core::events::{DomainEvent, OutboxEntry};
+    use crm_core::{DocumentStore, Filter, FindOptions, ManualClock, Timestamp, WorkspaceId};
+
+    use super::*;
+    use crate::jobs::{Job, JobStatus, NewJob};
+    use crate::periodic::Schedule;
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::at(
+            Timestamp::parse("2026-11-25T10:00:00.000Z").unwrap(),
+        ))
+    }
+
+    fn runtime(store: &Arc<dyn DocumentStore>, clock: &Arc<ManualClock>) -> Runtime {
+        let c: Arc<dyn Clock> = clock.clone();
+        Runtime::new(Stores::new(store.clone(), c.clone()), c)
+    }
+
+    fn memory() -> Arc<dyn DocumentStore> {
+        Arc::new(storage_memory::MemoryStore::new())
+    }
+
+    /// Records what it handled; fails while `failing` is set.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        name: &'static str,
+        prefix: &'static str,
+        seen: Mutex<Vec<(String, String)>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    impl Recorder {
+        fn new(name: &'static str, prefix: &'static str) -> Arc<Self> {
+            Arc::new(Self {
+                name,
+                prefix,
+                ..Self::default()
+            })
+        }
+        fn seen(&self) -> Vec<(String, String)> {
+            self.seen.lock().clone()
+        }
+    }
+
+    #[async_trait]
+    impl EventConsumer for Recorder {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn wants(&self, event_type: &str) -> bool {
+            event_type.starts_with(self.prefix)
+        }
+        async fn handle(&self, event: &DomainEvent) -> Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(Error::Unavailable("down".into()));
+            }
+            self.seen
+                .lock()
+                .push((event.id.to_string(), event.event_type.clone()));
+            Ok(())
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Counter {
+        kind: &'static str,
+        runs: AtomicU32,
+    }
+
+    #[async_trait]
+    impl JobHandler for Counter {
+        fn kind(&self) -> &'static str {
+            self.kind
+        }
+        async fn run(&self, _job: &Job) -> Result<()> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn outbox_len(rt: &Runtime) -> usize {
+        rt.stores()
+            .global::<OutboxEntry>()
+            .find(&Filter::all(), &FindOptions::default())
+            .await
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test]
+    async fn each_event_reaches_each_interested_consumer_once() {
+        let (store, clock) = (memory(), clock());
+        let rt = runtime(&store, &clock);
+        let contacts = Recorder::new("contacts", "contact.");
+        let deals = Recorder::new("deals", "deal.");
+        rt.register_consumer(contacts.clone());
+        rt.register_consumer(deals.clone());
+        let ws = WorkspaceId::new();
+        let scope = rt.stores().workspace(ws);
+        let a = scope
+            .emit(DomainEvent::new(ws, "contact.created", clock.now()))
+            .await
+            .unwrap();
+        let b = scope
+            .emit(DomainEvent::new(ws, "deal.won", clock.now()))
+            .await
+            .unwrap();
+        scope
+            .emit(DomainEvent::new(ws, "ticket.created", clock.now()))
+            .await
+            .unwrap();
+        let report = rt.run_until_idle().await.unwrap();
+        assert_eq!(report.relayed, 3);
+        assert_eq!(report.jobs.done, 2);
+        assert_eq!(
+            contacts.seen(),
+            [(a.id.to_string(), "contact.created".to_owned())]
+        );
+        assert_eq!(deals.seen(), [(b.id.to_string(), "deal.won".to_owned())]);
+        assert_eq!(outbox_len(&rt).await, 0);
+        assert_eq!(rt.run_until_idle().await.unwrap(), IdleReport::default());
+        assert_eq!(contacts.seen().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_consumer_is_retried_with_backoff_then_dead_lettered_and_replayed() {
+        let (store, clock) = (memory(), clock());
+        let rt = runtime(&store, &clock);
+        let c = Recorder::new("c", "contact.");
+        c.failing.store(true, Ordering::SeqCst);
+        rt.register_consumer(c.clone());
+        let ws = WorkspaceId::new();
+        let ev = rt
+            .stores()
+            .workspace(ws)
+            .emit(DomainEvent::new(ws, "contact.updated", clock.now()))
+            .await
+            .unwrap();
+        let first = rt.run_until_idle().await.unwrap();
+        assert_eq!((first.relayed, first.jobs.retried), (1, 1));
+        let key = crate::relay::delivery_key(ev.id, "c");
+        let job = rt
+            .stores()
+            .global::<Job>()
+            .find(&Filter::eq("dedupeKey", key), &FindOptions::default())
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(job.workspace_id, Some(ws));
+        assert_eq!(job.payload, json!({"eventId": ev.id, "consumer": "c"}));
+        let mut retries = 1;
+        for wait in [1, 2, 4] {
+            assert_eq!(rt.run_until_idle().await.unwrap().jobs.total(), 0);
+            clock.advance_seconds(wait);
+            let r = rt.run_until_idle().await.unwrap();
+            retries += r.jobs.retried;
+            if r.jobs.dead == 1 {
+                break;
+            }
+        }
+        assert_eq!(retries, 4);
+        clock.advance_seconds(8);
+        assert_eq!(rt.run_until_idle().await.unwrap().jobs.dead, 1);
+        assert_eq!(
+            rt.queue().get(job.id).await.unwrap().status,
+            JobStatus::Dead
+        );
+        assert!(c.seen().is_empty());
+
+        c.failing.store(false, Ordering::SeqCst);
+        rt.queue().replay(job.id).await.unwrap();
+        assert_eq!(rt.run_until_idle().await.unwrap().jobs.done, 1);
+        assert_eq!(c.seen().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_periodic_job_is_enqueued_once_per_period_by_two_processes() {
+        let (store, clock) = (memory(), clock());
+        let (one, two) = (runtime(&store, &clock), runtime(&store, &clock));
+        let counter = Arc::new(Counter {
+            kind: "test.hourly",
+            ..Counter::default()
+        });
+        for rt in [&one, &two] {
+            rt.register_handler(counter.clone());
+            rt.register_periodic(Periodic::new(
+                "hourly",
+                Schedule::every_secs(3600).unwrap(),
+                "test.hourly",
+            ));
+        }
+        for _ in 0..3 {
+            one.tick_periodic().await.unwrap();
+            two.tick_periodic().await.unwrap();
+            two.run_until_idle().await.unwrap();
+            one.run_until_idle().await.unwrap();
+            clock.advance_seconds(1200);
+        }
+        // 10:00, 10:20, 10:40: one period.
+        assert_eq!(counter.runs.load(Ordering::SeqCst), 1);
+        one.tick_periodic().await.unwrap();
+        two.tick_periodic().await.unwrap();
+        one.run_until_idle().await.unwrap();
+        two.run_until_idle().await.unwrap();
+        assert_eq!(counter.runs.load(Ordering::SeqCst), 2);
+        let jobs = one
+            .stores()
+            .global::<Job>()
+            .find(&Filter::eq("kind", "test.hourly"), &FindOptions::default())
+            .await
+            .unwrap();
+        let keys: Vec<_> = jobs.iter().filter_map(|j| j.dedupe_key.clone()).collect();
+        assert_eq!(
+            keys,
+            [
+                "cron:hourly:2026-11-25T10:00:00.000Z",
+                "cron:hourly:2026-11-25T11:00:00.000Z"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_due_in_three_days_runs_after_a_restart() {
+        let (store, clock) = (memory(), clock());
+        let counter = Arc::new(Counter {
+            kind: "test.later",
+            ..Counter::default()
+        });
+        {
+            let rt = runtime(&store, &clock);
+            rt.register_handler(counter.clone());
+            let due = clock.now().plus_seconds(3 * 86_400);
+            rt.queue()
+                .enqueue(NewJob::new("test.later", Value::Null, due))
+                .await
+                .unwrap();
+            assert_eq!(rt.run_until_idle().await.unwrap().jobs.total(), 0);
+        }
+        let rt = runtime(&store, &clock);
+        rt.register_handler(counter.clone());
+        clock.advance_seconds(3 * 86_400 - 1);
+        assert_eq!(rt.run_until_idle().await.unwrap().jobs.total(), 0);
+        clock.advance_seconds(1);
+        assert_eq!(rt.run_until_idle().await.unwrap().jobs.done, 1);
+        assert_eq!(counter.runs.load(Ordering::SeqCst), 1);
+    }
+
+    /// Advances the clock past the lease in steps while it runs, as a long job would.
+    #[derive(Debug)]
+    struct Slow {
+        clock: Arc<ManualClock>,
+        cancel: Option<Arc<dyn JobQueue>>,
+    }
+
+    #[async_trait]
+    impl JobHandler for Slow {
+        fn kind(&self) -> &'static str {
+            "test.slow"
+        }
+        async fn run(&self, job: &Job) -> Result<()> {
+            if let Some(q) = &self.cancel {
+                q.cancel(job.id).await?;
+            }
+            for _ in 0..5 {
+                self.clock.advance_seconds(20);
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            Ok(())
+        }
+    }
+
+    #[derive(Debug)]
+    struct Panics;
+
+    #[async_trait]
+    impl JobHandler for Panics {
+        fn kind(&self) -> &'static str {
+            "test.panics"
+        }
+        async fn run(&self, _job: &Job) -> Result<()> {
+            panic!("handler bug")
+        }
+    }
+
+    fn fast_heartbeats() -> RuntimeConfig {
+        RuntimeConfig {
+            worker: WorkerConfig {
+                lease_secs: 30,
+                heartbeat_every: Duration::from_millis(10),
+                poll_interval: Duration::from_millis(10),
+            },
+            ..RuntimeConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn heartbeats_keep_a_long_job_leased_and_a_cancelled_one_is_dropped() {
+        let (store, clock) = (memory(), clock());
+        let c: Arc<dyn Clock> = clock.clone();
+        let stores = Stores::new(store.clone(), c.clone());
+        let rt = Runtime::with_config(stores.clone(), c.clone(), fast_heartbeats());
+        rt.register_handler(Arc::new(Slow {
+            clock: clock.clone(),
+            cancel: None,
+        }));
+        let id = rt
+            .queue()
+            .enqueue(NewJob::new("test.slow", Value::Null, clock.now()))
+            .await
+            .unwrap();
+        // 100 s of simulated run time against a 30 s lease: without heartbeats the lease
+        // would have expired and the completion would be stale.
+        let r = rt.run_until_idle().await.unwrap();
+        assert_eq!((r.jobs.done, r.jobs.lost), (1, 0));
+        assert_eq!(rt.queue().get(id).await.unwrap().attempts, 1);
+
+        let rt = Runtime::with_config(stores, c, fast_heartbeats());
+        rt.register_handler(Arc::new(Slow {
+            clock: clock.clone(),
+            cancel: Some(rt.queue()),
+        }));
+        let id = rt
+            .queue()
+            .enqueue(NewJob::new("test.slow", Value::Null, clock.now()))
+            .await
+            .unwrap();
+        let r = rt.run_until_idle().await.unwrap();
+        assert_eq!((r.jobs.done, r.jobs.lost), (0, 1));
+        assert_eq!(
+            rt.queue().get(id).await.unwrap().status,
+            JobStatus::Cancelled
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_attempt() {
+        let (store, clock) = (memory(), clock());
+        let rt = runtime(&store, &clock);
+        rt.register_handler(Arc::new(Panics));
+        let id = rt
+            .queue()
+            .enqueue(NewJob::new("test.panics", Value::Null, clock.now()).attempts(1))
+            .await
+            .unwrap();
+        assert_eq!(rt.run_until_idle().await.unwrap().jobs.dead, 1);
+        let job = rt.queue().get(id).await.unwrap();
+        assert!(job.last_error.unwrap_or_default().contains("panicked"));
+    }
+
+    #[tokio::test]
+    async fn spawned_workers_run_jobs_and_stop_on_shutdown() {
+        let store = memory();
+        let clock: Arc<dyn Clock> = Arc::new(crm_core::SystemClock);
+        let rt = Runtime::with_config(
+            Stores::new(store, clock.clone()),
+            clock.clone(),
+            fast_heartbeats(),
+        );
+        let events = Recorder::new("all", "");
+        rt.register_consumer(events.clone());
+        let (tx, rx) = watch::channel(false);
+        let tasks = rt.spawn("t", rx);
+        let ws = WorkspaceId::new();
+        for _ in 0..5 {
+            rt.stores()
+                .workspace(ws)
+                .emit(DomainEvent::new(ws, "form.submitted", clock.now()))
+                .await
+                .unwrap();
+        }
+        for _ in 0..500 {
+            if events.seen().len() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(events.seen().len(), 5);
+        tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), tasks.join())
+            .await
+            .unwrap();
+    }
+}
