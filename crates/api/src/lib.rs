@@ -3,6 +3,7 @@
 
 mod api_doc;
 pub mod auth;
+pub mod crud;
 mod error;
 pub mod etag;
 pub mod extract;
@@ -64,8 +65,19 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole application: routes, fallback and middleware over `state`.
 pub fn router(state: AppState) -> Router {
+    router_with(state, |r| r)
+}
+
+/// [`router`] with extra routes (an embedder's, or a test entity's `crud::crud_routes`),
+/// documented in the same OpenAPI document.
+pub fn router_with(
+    state: AppState,
+    extra: impl FnOnce(
+        utoipa_axum::router::OpenApiRouter<AppState>,
+    ) -> utoipa_axum::router::OpenApiRouter<AppState>,
+) -> Router {
     let config = state.config.clone();
-    let (routes, mut doc) = routes::api_routes().split_for_parts();
+    let (routes, mut doc) = extra(routes::api_routes()).split_for_parts();
     complete(&mut doc);
     let app = routes
         .fallback(middleware::fallback)
