@@ -56,8 +56,8 @@ pub fn to_document<E: Serialize>(e: &E) -> Result<Document> {
 }
 
 pub fn from_document<E: DeserializeOwned>(def: &EntityDef, doc: Document) -> Result<E> {
-    serde_json::from_value(Value::Object(doc))
-        .map_err(|e| Error::Internal(format!("stored {} does not decode: {e}", def.name)))
+    crate::migrations::decode_reporting(def, doc)
+        .map_err(|u| Error::Internal(format!("stored {} does not decode: {u}", def.name)))
 }
 
 /// Who performs the writes of a workspace scope, as the audit log names them.
@@ -362,6 +362,10 @@ impl<E: Entity> Repo<E> {
             }
             let empty = Document::new();
             let changed = changed_paths(E::DEF, before.unwrap_or(&empty), after.unwrap_or(&empty));
+            // Only `updatedAt` moved: nothing happened that a reader or a consumer could see.
+            if change == Change::Update && changed.is_empty() {
+                continue;
+            }
             let Some(id) = after.or(before).and_then(doc_id) else {
                 return Err(Error::internal("a recorded record has no _id"));
             };
@@ -548,9 +552,28 @@ impl<E: Entity> Repo<E> {
         sort: &[SortKey],
         req: &PageRequest,
     ) -> Result<Page<E>> {
-        find_page(self.store.as_ref(), self.tenant, E::DEF, filter, sort, req)
-            .await?
-            .try_map(Self::decode)
+        let page = find_page(self.store.as_ref(), self.tenant, E::DEF, filter, sort, req).await?;
+        // A document another program wrote that does not fit is left out and reported, so
+        // one bad record never fails the whole list (ADR 0025).
+        let mut skipped = page.skipped;
+        let mut items = Vec::with_capacity(page.items.len());
+        for doc in page.items {
+            match crate::migrations::decode_reporting::<E>(E::DEF, doc) {
+                Ok(e) => items.push(e),
+                Err(u) => {
+                    tracing::warn!(
+                        collection = %u.collection, id = %u.id, field = %u.field,
+                        reason = %u.reason, "skipped a stored document that does not fit"
+                    );
+                    skipped.push(u);
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            pagination: page.pagination,
+            skipped,
+        })
     }
 
     pub async fn count(&self, filter: &Filter) -> Result<u64> {
