@@ -26,6 +26,13 @@ use crate::support::{
 };
 use crate::thing::{THING, all_defs};
 
+// The batch cases live in their own module and run from the same case table.
+pub use crate::batch::{
+    batch_applies_ops_in_order_and_returns_each_result,
+    batch_guards_are_checked_against_the_stored_record, batch_mixes_global_and_workspace_tenants,
+    batch_never_reaches_another_workspace, batch_that_fails_at_its_third_op_writes_nothing,
+};
+
 // ---------------------------------------------------------------------------------------------
 // helpers
 

@@ -13,6 +13,7 @@
 //! case changes every tenant's data); the calling crate needs `tokio` as a dev-dependency. Every
 //! case calls `ensure_schema` for the entities it uses and works in fresh workspaces.
 
+pub mod batch;
 pub mod cases;
 pub mod differential;
 pub mod support;
@@ -77,6 +78,11 @@ macro_rules! __with_case_names {
             migrations_up_down_and_up_again_change_data_and_status,
             typed_contact_repo_stamps_timestamps_end_to_end,
             admin_ping_backend_and_idempotent_schema,
+            batch_applies_ops_in_order_and_returns_each_result,
+            batch_that_fails_at_its_third_op_writes_nothing,
+            batch_guards_are_checked_against_the_stored_record,
+            batch_mixes_global_and_workspace_tenants,
+            batch_never_reaches_another_workspace,
         }
     };
 }

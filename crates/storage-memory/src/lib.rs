@@ -12,7 +12,7 @@ use crm_core::engine::{
 };
 use crm_core::query::effective_sort;
 use crm_core::schema::ID_FIELD;
-use crm_core::store::AppliedMigration;
+use crm_core::store::{AppliedMigration, WriteOp};
 use crm_core::{
     DocumentStore, EntityDef, Error, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
     StoreAdmin, Tenant, Update, WorkspaceId,
@@ -240,6 +240,142 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
+/// A batch op with its tenant checked, its new document prepared and its guard normalised, so
+/// nothing that can fail without looking at the data is left for under the lock.
+enum Prepared {
+    Insert {
+        def: &'static EntityDef,
+        ws: Option<WorkspaceId>,
+        id: ObjectId,
+        doc: Document,
+    },
+    Update {
+        def: &'static EntityDef,
+        ws: Option<WorkspaceId>,
+        id: ObjectId,
+        update: Update,
+        guard: Filter,
+    },
+    Delete {
+        def: &'static EntityDef,
+        ws: Option<WorkspaceId>,
+        id: ObjectId,
+        guard: Filter,
+    },
+}
+
+fn prepare_op(op: WriteOp) -> Result<Prepared> {
+    Ok(match op {
+        WriteOp::Insert { t, def, doc } => {
+            let ws = t.check(def)?;
+            let (id, doc) = prepare_new(def, ws, doc)?;
+            Prepared::Insert { def, ws, id, doc }
+        }
+        WriteOp::Update {
+            t,
+            def,
+            id,
+            update,
+            guard,
+        } => {
+            let ws = t.check(def)?;
+            validate_update(def, &update)?;
+            Prepared::Update {
+                def,
+                ws,
+                id,
+                update,
+                guard: normalize_filter(def, &guard)?,
+            }
+        }
+        WriteOp::Delete { t, def, id, guard } => Prepared::Delete {
+            def,
+            ws: t.check(def)?,
+            id,
+            guard: normalize_filter(def, &guard)?,
+        },
+    })
+}
+
+/// What a batch changed, to put back: the record's previous state (`None`: it was new).
+type Undo = Vec<(
+    &'static EntityDef,
+    Option<WorkspaceId>,
+    ObjectId,
+    Option<Document>,
+)>;
+
+/// The record an update or delete of a batch names, when it still matches its guard.
+fn guarded<'a>(
+    coll: &'a Collection,
+    def: &EntityDef,
+    ws: Option<WorkspaceId>,
+    id: ObjectId,
+    guard: &Filter,
+) -> Result<&'a Document> {
+    let doc = coll
+        .records(ws)
+        .and_then(|r| r.get(&id))
+        .ok_or(Error::NotFound)?;
+    if matches(def, doc, guard) {
+        Ok(doc)
+    } else {
+        Err(Error::Stale)
+    }
+}
+
+fn apply_op(inner: &mut Inner, op: Prepared, undo: &mut Undo) -> Result<Option<Document>> {
+    match op {
+        Prepared::Insert { def, ws, id, doc } => {
+            let coll = inner.collection(def);
+            if coll.owners.contains_key(&id) {
+                return Err(Error::conflict(ID_FIELD));
+            }
+            check_one(def, coll, ws, id, &doc)?;
+            undo.push((def, ws, id, None));
+            coll.insert(def, ws, id, doc.clone());
+            Ok(Some(doc))
+        }
+        Prepared::Update {
+            def,
+            ws,
+            id,
+            update,
+            guard,
+        } => {
+            let coll = inner.collection(def);
+            let before = guarded(coll, def, ws, id, &guard)?.clone();
+            let mut next = before.clone();
+            apply_update(def, &mut next, &update, false)?;
+            check_one(def, coll, ws, id, &next)?;
+            undo.push((def, ws, id, Some(before)));
+            coll.insert(def, ws, id, next.clone());
+            Ok(Some(next))
+        }
+        Prepared::Delete { def, ws, id, guard } => {
+            let coll = inner.collection(def);
+            let before = guarded(coll, def, ws, id, &guard)?.clone();
+            undo.push((def, ws, id, Some(before)));
+            coll.remove(def, ws, id);
+            Ok(None)
+        }
+    }
+}
+
+/// Puts back what a failed batch changed, latest first, so the lock is released on the state
+/// the batch found.
+fn roll_back(inner: &mut Inner, undo: Undo) {
+    for (def, ws, id, before) in undo.into_iter().rev() {
+        let coll = inner.collection(def);
+        match before {
+            Some(doc) => coll.insert(def, ws, id, doc),
+            None => {
+                coll.remove(def, ws, id);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl DocumentStore for MemoryStore {
     async fn insert(&self, t: Tenant, def: &'static EntityDef, doc: Document) -> Result<Document> {
@@ -443,6 +579,28 @@ impl DocumentStore for MemoryStore {
             coll.remove(def, ws, *id);
         }
         Ok(count(doomed.len()))
+    }
+
+    /// Under the one write lock, so no reader sees part of a batch; each op is checked against
+    /// the state the earlier ops left, and a failure puts every earlier op back.
+    async fn write_batch(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Document>>> {
+        let prepared = ops
+            .into_iter()
+            .map(prepare_op)
+            .collect::<Result<Vec<_>>>()?;
+        let mut inner = self.inner.write();
+        let mut undo = Undo::with_capacity(prepared.len());
+        let mut out = Vec::with_capacity(prepared.len());
+        for op in prepared {
+            match apply_op(&mut inner, op, &mut undo) {
+                Ok(doc) => out.push(doc),
+                Err(e) => {
+                    roll_back(&mut inner, undo);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn aggregate(

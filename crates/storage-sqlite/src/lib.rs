@@ -15,6 +15,7 @@
 //! back alone and reported to its own caller; the others are answered once the commit is done.
 
 mod functions;
+mod legacy;
 mod schema;
 mod sql;
 
@@ -34,10 +35,10 @@ use rusqlite::{params, params_from_iter};
 use serde_json::Value;
 
 use crm_core::engine::{
-    Document, apply_update, cmp_values, normalize_filter, upsert_seed, validate_update,
+    Document, apply_update, cmp_values, matches, normalize_filter, upsert_seed, validate_update,
 };
 use crm_core::schema::ID_FIELD;
-use crm_core::store::AppliedMigration;
+use crm_core::store::{AppliedMigration, WriteOp};
 use crm_core::{
     DocumentStore, EntityDef, Error, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result,
     StoreAdmin, Tenant, Timestamp, Update, WorkspaceId,
@@ -584,6 +585,135 @@ fn update_matching(
     Ok(to_u64(changed.len()))
 }
 
+/// A batch op with its tenant checked, its document prepared, its guard normalised and its
+/// collection's state at hand, ready for the writer thread.
+enum Prepared {
+    Insert {
+        coll: Arc<Coll>,
+        ws: String,
+        id: ObjectId,
+        doc: Document,
+    },
+    Update {
+        coll: Arc<Coll>,
+        ws: String,
+        id: ObjectId,
+        update: Update,
+        guard: Filter,
+    },
+    Delete {
+        coll: Arc<Coll>,
+        ws: String,
+        id: ObjectId,
+        guard: Filter,
+    },
+}
+
+impl Inner {
+    fn prepare_op(&self, op: WriteOp) -> Result<Prepared> {
+        Ok(match op {
+            WriteOp::Insert { t, def, doc } => {
+                let ws = t.check(def)?;
+                let (id, doc) = prepare_new(def, ws, doc)?;
+                Prepared::Insert {
+                    coll: self.coll(def)?,
+                    ws: ws_key(ws),
+                    id,
+                    doc,
+                }
+            }
+            WriteOp::Update {
+                t,
+                def,
+                id,
+                update,
+                guard,
+            } => {
+                let ws = ws_key(t.check(def)?);
+                validate_update(def, &update)?;
+                Prepared::Update {
+                    coll: self.coll(def)?,
+                    ws,
+                    id,
+                    update,
+                    guard: normalize_filter(def, &guard)?,
+                }
+            }
+            WriteOp::Delete { t, def, id, guard } => {
+                let ws = ws_key(t.check(def)?);
+                Prepared::Delete {
+                    coll: self.coll(def)?,
+                    ws,
+                    id,
+                    guard: normalize_filter(def, &guard)?,
+                }
+            }
+        })
+    }
+}
+
+/// The row an update or delete of a batch names, while it still matches its guard (decided by
+/// the engine on the stored document, as in the reference).
+fn guarded_row(
+    tx: &Connection,
+    coll: &Coll,
+    ws: &str,
+    id: &ObjectId,
+    guard: &Filter,
+) -> Result<(i64, Document)> {
+    let row: Option<(i64, String)> = tx
+        .prepare_cached(&coll.stmts.get_rid)
+        .and_then(|mut s| {
+            s.query_row(params![id.to_hex(), ws], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(map_err)?;
+    let (rid, text) = row.ok_or(Error::NotFound)?;
+    let doc = parse_doc(&text)?;
+    if matches(coll.def, &doc, guard) {
+        Ok((rid, doc))
+    } else {
+        Err(Error::Stale)
+    }
+}
+
+/// Runs a batch's ops in order inside the writer's savepoint for this write: an error leaves
+/// the savepoint to be rolled back, taking every earlier op of the batch with it.
+fn run_batch(tx: &Connection, ops: &[Prepared]) -> Result<Vec<Option<Document>>> {
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(match op {
+            Prepared::Insert { coll, ws, id, doc } => {
+                insert_doc(tx, coll, ws, id, doc)?;
+                Some(doc.clone())
+            }
+            Prepared::Update {
+                coll,
+                ws,
+                id,
+                update,
+                guard,
+            } => {
+                let (rid, mut doc) = guarded_row(tx, coll, ws, id, guard)?;
+                apply_update(coll.def, &mut doc, update, false)?;
+                update_doc(tx, coll, rid, &doc)?;
+                Some(doc)
+            }
+            Prepared::Delete {
+                coll,
+                ws,
+                id,
+                guard,
+            } => {
+                let (rid, _) = guarded_row(tx, coll, ws, id, guard)?;
+                delete_rid(tx, coll, rid)?;
+                None
+            }
+        });
+    }
+    Ok(out)
+}
+
 /// Groups as `engine::group` does over the matches in `_id` order: same keys (values equal as
 /// the engine compares them), first-seen representative, sums added in the same order.
 fn group_rows(conn: &Connection, q: &Query, sums: usize) -> Result<Vec<GroupRow>> {
@@ -845,6 +975,16 @@ impl DocumentStore for SqliteStore {
             .await
     }
 
+    /// One job for the writer thread: the whole batch runs under that job's savepoint inside
+    /// the group commit, so it commits with its group or rolls back alone.
+    async fn write_batch(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Document>>> {
+        let prepared = ops
+            .into_iter()
+            .map(|op| self.inner.prepare_op(op))
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.write(move |tx| run_batch(tx, &prepared)).await
+    }
+
     async fn aggregate(
         &self,
         t: Tenant,
@@ -950,6 +1090,10 @@ impl StoreAdmin for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn legacy(&self) -> Option<&dyn crm_core::migrations::LegacyAdmin> {
+        Some(self)
     }
 }
 
