@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod id;
 pub mod migrate;
+pub mod migrations;
 pub mod outbound;
 pub mod paging;
 pub mod path;

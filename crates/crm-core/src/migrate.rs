@@ -1,9 +1,13 @@
 //! Numbered, reversible data migrations (the original had none). Schema (indexes) is ensured at
 //! every start; migrations change data, over all tenants, through [`StoreAdmin`].
 
+use std::future::Future;
+use std::pin::Pin;
+
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::migrations::{LegacyAdmin, contact_email};
 use crate::query::{Filter, Update};
 use crate::schema::EntityDef;
 use crate::store::{AppliedMigration, StoreAdmin};
@@ -17,12 +21,20 @@ pub struct Step {
     pub update: Update,
 }
 
+/// Work that only a store another program may have written needs (indexes, legacy
+/// collections), run through [`StoreAdmin::legacy`]; skipped where the store has none.
+pub type LegacyStep =
+    for<'a> fn(&'a dyn LegacyAdmin) -> Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: u32,
     pub name: &'static str,
     pub up: fn() -> Vec<Step>,
     pub down: fn() -> Vec<Step>,
+    /// Runs before `up`'s steps; an error leaves the migration pending.
+    pub legacy_up: Option<LegacyStep>,
+    pub legacy_down: Option<LegacyStep>,
 }
 
 fn missing(path: &'static str) -> Filter {
@@ -83,12 +95,24 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "contact_defaults",
         up: contact_defaults_up,
         down: nothing,
+        legacy_up: None,
+        legacy_down: None,
     },
     Migration {
         version: 2,
         name: "soft_delete_marker",
         up: soft_delete_marker_up,
         down: soft_delete_marker_down,
+        legacy_up: None,
+        legacy_down: None,
+    },
+    Migration {
+        version: 3,
+        name: "contact_email_partial_index",
+        up: nothing,
+        down: nothing,
+        legacy_up: Some(|l| Box::pin(contact_email::up(l))),
+        legacy_down: Some(|l| Box::pin(contact_email::down(l))),
     },
 ];
 
@@ -125,6 +149,9 @@ pub async fn up(
         if target.is_some_and(|t| m.version > t) || applied.iter().any(|a| a.version == m.version) {
             continue;
         }
+        if let (Some(step), Some(legacy)) = (m.legacy_up, admin.legacy()) {
+            step(legacy).await?;
+        }
         for s in (m.up)() {
             admin
                 .update_all_tenants(s.def, &s.filter, &s.update)
@@ -150,6 +177,9 @@ pub async fn down(admin: &dyn StoreAdmin, all: &[Migration], target: u32) -> Res
     for m in all.iter().rev() {
         if m.version <= target || !applied.iter().any(|a| a.version == m.version) {
             continue;
+        }
+        if let (Some(step), Some(legacy)) = (m.legacy_down, admin.legacy()) {
+            step(legacy).await?;
         }
         for s in (m.down)() {
             admin

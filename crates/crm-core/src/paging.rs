@@ -64,6 +64,8 @@ pub enum Pagination {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub pagination: Pagination,
+    /// Stored documents of this page that did not decode, left out of `items` (ADR 0025).
+    pub skipped: Vec<crate::migrations::Unfit>,
 }
 
 impl<T> Page<T> {
@@ -71,12 +73,14 @@ impl<T> Page<T> {
         Page {
             items: self.items.into_iter().map(f).collect(),
             pagination: self.pagination,
+            skipped: self.skipped,
         }
     }
     pub fn try_map<U>(self, f: impl FnMut(T) -> Result<U>) -> Result<Page<U>> {
         Ok(Page {
             items: self.items.into_iter().map(f).collect::<Result<_>>()?,
             pagination: self.pagination,
+            skipped: self.skipped,
         })
     }
 }
@@ -226,6 +230,7 @@ pub async fn find_page(
                     total,
                     pages: total.div_ceil(*limit),
                 },
+                skipped: Vec::new(),
             })
         }
         PageRequest::Cursor { after, limit } => {
@@ -243,6 +248,7 @@ pub async fn find_page(
                                     limit: *limit,
                                     next_cursor: None,
                                 },
+                                skipped: Vec::new(),
                             });
                         }
                     }
@@ -266,6 +272,7 @@ pub async fn find_page(
                     limit: *limit,
                     next_cursor,
                 },
+                skipped: Vec::new(),
             })
         }
     }

@@ -206,6 +206,11 @@ pub trait StoreAdmin: Send + Sync + Debug {
     ) -> Result<u64>;
     /// A short name for logs and benchmarks ("memory", "sqlite", "mongo").
     fn backend(&self) -> &'static str;
+    /// Raw all-tenant maintenance for `doctor` and the cut-over migrations (ADR 0025); `None`
+    /// where no other program's data can be (memory).
+    fn legacy(&self) -> Option<&dyn crate::migrations::LegacyAdmin> {
+        None
+    }
 }
 
 /// The two faces of one storage backend.

@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod legacy;
 mod raw;
 mod translate;
 
@@ -505,6 +506,10 @@ impl StoreAdmin for MongoStore {
 
     fn backend(&self) -> &'static str {
         "mongo"
+    }
+
+    fn legacy(&self) -> Option<&dyn crm_core::migrations::LegacyAdmin> {
+        Some(self)
     }
 }
 
