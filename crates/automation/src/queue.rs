@@ -130,7 +130,29 @@ impl JobQueue for StoreJobQueue {
             .set("leasedBy", worker)
             .set("leaseUntil", at(now.plus_seconds(lease_secs)))
             .inc("attempts", 1);
-        self.jobs.find_one_and_update(&filter, &update, false).await
+        loop {
+            let Some(job) = self
+                .jobs
+                .find_one_and_update(&filter, &update, false)
+                .await?
+            else {
+                return Ok(None);
+            };
+            if job.attempts <= job.max_attempts {
+                return Ok(Some(job));
+            }
+            // The lease of its last attempt ran out (the worker died or hung): that attempt
+            // failed, so it is dead rather than run once more than allowed. The store cannot
+            // compare two fields in the claim's filter, hence this second step.
+            let dead = Update::new()
+                .set("status", status(JobStatus::Dead))
+                .set("finishedAt", at(now))
+                .set("lastError", "the lease of its last attempt expired")
+                .set("attempts", job.max_attempts)
+                .unset("leaseUntil");
+            let mine = Self::held_by(job.id, worker).and(Filter::eq("attempts", job.attempts));
+            self.jobs.find_one_and_update(&mine, &dead, false).await?;
+        }
     }
 
     async fn heartbeat(&self, id: JobId, worker: &str, lease_secs: i64) -> Result<()> {
@@ -348,6 +370,21 @@ mod tests {
         q.complete(id, "w2").await.unwrap();
         assert_eq!(q.complete(id, "w2").await, Err(Error::Stale));
         assert_eq!(q.complete(JobId::new(), "w2").await, Err(Error::NotFound));
+    }
+
+    #[tokio::test]
+    async fn a_last_attempt_whose_lease_expires_is_dead_not_run_again() {
+        let (q, clock) = setup();
+        let id = q.enqueue(job("a", &clock).attempts(2)).await.unwrap();
+        q.claim("w1", &["a"], 30).await.unwrap().unwrap();
+        clock.advance_seconds(31);
+        let second = q.claim("w2", &["a"], 30).await.unwrap().unwrap();
+        assert_eq!(second.attempts, 2);
+        clock.advance_seconds(31);
+        assert!(q.claim("w3", &["a"], 30).await.unwrap().is_none());
+        let dead = q.get(id).await.unwrap();
+        assert_eq!((dead.status, dead.attempts), (JobStatus::Dead, 2));
+        assert_eq!(q.complete(id, "w2").await, Err(Error::Stale));
     }
 
     #[tokio::test]
