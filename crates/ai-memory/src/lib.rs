@@ -5,9 +5,12 @@
 pub mod agents;
 pub mod memory;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use automation::handlers::EventConsumer;
+use automation::runtime::Runtime;
 use crm_core::entities::contact::ContactId;
 use crm_core::events::DomainEvent;
 use crm_core::repo::Stores;
@@ -31,6 +34,12 @@ pub fn entities() -> Vec<&'static EntityDef> {
         &agents::AGENT_MEMORY_DATA,
         &agents::AGENT_COPILOT_CONVERSATION,
     ]
+}
+
+/// Registers the `ai-memory` consumer with a runtime. Called where the runtime is built (the
+/// API state), since `automation` cannot depend on this crate.
+pub fn register(rt: &Runtime) {
+    rt.register_consumer(Arc::new(MemoryEraser::new(rt.stores().clone())));
 }
 
 /// The `ai-memory` event consumer: a contact deleted for good takes its memory along.

@@ -6,9 +6,14 @@ pub mod crypto;
 pub mod entities;
 pub mod webhooks;
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
-use crm_core::repo::{WorkspaceScope, to_document};
+use automation::runtime::Runtime;
+use crm_core::outbound::HttpCaller;
+
+use crm_core::repo::WorkspaceScope;
 use crm_core::{EntityDef, Error, Filter, Result, Timestamp, Update};
 
 use crate::crypto::MasterKey;
@@ -37,9 +42,22 @@ pub fn entities() -> Vec<&'static EntityDef> {
     ]
 }
 
+/// Registers the `webhooks` consumer and the `webhook.deliver` handler with a runtime. Called
+/// where the runtime is built (the API state), since `automation` cannot depend on this crate.
+pub fn register(rt: &Runtime, http: Arc<dyn HttpCaller>) {
+    rt.register_consumer(Arc::new(webhooks::WebhookConsumer::new(
+        rt.stores().clone(),
+        rt.queue(),
+    )));
+    rt.register_handler(Arc::new(webhooks::DeliverHandler::new(
+        rt.stores().clone(),
+        http,
+    )));
+}
+
 /// Stores `msg` unless a message with its Message-ID is already stored in the workspace; returns
-/// the stored message and whether this call created it. Atomic: two concurrent ingests of one
-/// Message-ID store one record (the unique key decides).
+/// the stored message and whether this call created it. The unique key on `messageId` decides,
+/// so two concurrent ingests of one Message-ID store one record.
 pub async fn ingest_email(
     scope: &WorkspaceScope,
     msg: EmailMessage,
@@ -47,20 +65,23 @@ pub async fn ingest_email(
     if msg.message_id.trim().is_empty() {
         return Err(Error::invalid("messageId", "must not be empty"));
     }
-    let filter = Filter::eq("messageId", msg.message_id.clone());
-    let mut update = Update::new();
-    for (k, v) in to_document(&msg)? {
-        if k != "messageId" && k != "workspaceId" {
-            update = update.set_on_insert(crm_core::FieldPath::parse(&k)?, v);
+    let repo = scope.repo::<EmailMessage>();
+    match repo.insert(&msg).await {
+        Ok(m) => Ok((m, true)),
+        Err(Error::Conflict { key }) if key == "messageId" => {
+            let existing = repo
+                .find(
+                    &Filter::eq("messageId", msg.message_id.clone()),
+                    &crm_core::FindOptions::default(),
+                )
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(Error::Conflict { key })?;
+            Ok((existing, false))
         }
+        Err(e) => Err(e),
     }
-    let stored = scope
-        .repo::<EmailMessage>()
-        .find_one_and_update(&filter, &update, true)
-        .await?
-        .ok_or_else(|| Error::internal("upsert returned nothing"))?;
-    let created = stored.id == msg.id;
-    Ok((stored, created))
 }
 
 /// What a caller gives to store a credential.
