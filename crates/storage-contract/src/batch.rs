@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 use crate::support::{Must, doc, fresh_workspace, same_doc, setup, text_at};
 use crate::thing::THING;
 
+/// A named op that must fail its batch, and the error it must fail with.
+type Expect = (&'static str, WriteOp, fn(&Error) -> bool);
+
 fn id_of(d: &Document) -> ObjectId {
     ObjectId::parse_str(text_at(d, ID_FIELD)).must("stored `_id` is 24 hex digits")
 }
@@ -160,7 +163,7 @@ pub async fn batch_that_fails_at_its_third_op_writes_nothing(s: Storage) {
     setup(&s, &[&THING]).await;
     let t = fresh_workspace();
     let (a, b) = two_records(&s, t).await;
-    let failing: Vec<(&str, WriteOp, fn(&Error) -> bool)> = vec![
+    let failing: Vec<Expect> = vec![
         (
             "a unique-key conflict",
             insert(t, json!({"name": "dup", "code": "b-code"})),
@@ -388,7 +391,7 @@ pub async fn batch_never_reaches_another_workspace(s: Storage) {
     let theirs = fresh_workspace();
     let (their_a, _) = two_records(&s, theirs).await;
     let their_before = all(&s, theirs, &THING).await;
-    let ops: Vec<(&str, WriteOp, fn(&Error) -> bool)> = vec![
+    let ops: Vec<Expect> = vec![
         (
             "an update of their id",
             update(

@@ -1,8 +1,10 @@
 //! The differential property test: random documents of [`THING`], then random filters, sorts,
 //! counts, aggregations and writes, run on every store; every answer must be the same.
 //!
-//! Only single-record writes may fail (they are atomic everywhere); multi-record writes are drawn
-//! so they cannot fail, because MongoDB applies `update_many` record by record.
+//! Only single-record writes and write batches may fail (they are atomic everywhere); other
+//! multi-record writes are drawn so they cannot fail, because MongoDB applies `update_many`
+//! record by record. Batches mix inserts (some clashing on `_id` or the unique `code`), risky
+//! guarded updates and guarded deletes, so a failure part-way must leave nothing everywhere.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crm_core::engine::Document;
+use crm_core::store::WriteOp;
 use crm_core::{
     Error, Filter, FindOptions, GroupBy, GroupRow, ObjectId, SortKey, Storage, Tenant, Update,
     UpdateOp, WorkspaceId,
@@ -21,7 +24,7 @@ use proptest::sample::select;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use serde_json::{Number, Value};
 
-use crate::support::{same_docs, same_value};
+use crate::support::{same_doc, same_docs, same_value};
 use crate::thing::THING;
 
 /// How much to generate.
@@ -512,6 +515,26 @@ fn update(op: fn() -> BoxedStrategy<UpdateOp>) -> BoxedStrategy<Update> {
         .boxed()
 }
 
+/// One op of a [`Step::Batch`]; targets index the case's records as in the other steps.
+#[derive(Debug, Clone)]
+enum BatchStep {
+    /// A new record, or one reusing a case record's `_id` (a conflict unless it was deleted).
+    Insert {
+        doc: Document,
+        code: Option<&'static str>,
+        reuse: Option<usize>,
+    },
+    Update {
+        target: usize,
+        update: Update,
+        guard: Filter,
+    },
+    Delete {
+        target: usize,
+        guard: Filter,
+    },
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     Find {
@@ -543,7 +566,31 @@ enum Step {
     },
     DeleteOne(usize),
     DeleteMany(Filter),
+    Batch(Vec<BatchStep>),
 }
+
+/// Most batches are unguarded or guarded by a filter that holds; some guards do not.
+fn guard() -> BoxedStrategy<Filter> {
+    prop_oneof![2 => Just(Filter::all()), 1 => filter()].boxed()
+}
+
+fn batch_step() -> BoxedStrategy<BatchStep> {
+    prop_oneof![
+        2 => (
+            doc_strategy(),
+            option::of(select(&["k1", "k2"][..])),
+            option::weighted(0.2, any::<usize>()),
+        )
+            .prop_map(|(doc, code, reuse)| BatchStep::Insert { doc, code, reuse }),
+        3 => (any::<usize>(), update(risky_op), guard())
+            .prop_map(|(target, update, guard)| BatchStep::Update { target, update, guard }),
+        1 => (any::<usize>(), guard()).prop_map(|(target, guard)| BatchStep::Delete { target, guard }),
+    ]
+    .boxed()
+}
+
+/// Most ops one batch holds, and so the fresh ids a step needs.
+const BATCH_MAX: usize = 4;
 
 impl Step {
     fn writes(&self) -> bool {
@@ -576,6 +623,7 @@ fn step() -> BoxedStrategy<Step> {
             .prop_map(|(target, name, update)| Step::Upsert { target, name, update }),
         1 => any::<usize>().prop_map(Step::DeleteOne),
         1 => filter().prop_map(Step::DeleteMany),
+        2 => vec(batch_step(), 1..=BATCH_MAX).prop_map(Step::Batch),
     ]
     .boxed()
 }
@@ -603,6 +651,7 @@ enum Outcome {
     Count(u64),
     Rows(Vec<GroupRow>),
     Doc(Option<Document>),
+    Batch(Vec<Option<Document>>),
     Done,
 }
 
@@ -630,6 +679,14 @@ fn same_answer(a: &Answer, b: &Answer) -> bool {
                 (None, None) => true,
                 _ => false,
             },
+            (Outcome::Batch(p), Outcome::Batch(q)) => {
+                p.len() == q.len()
+                    && p.iter().zip(q).all(|(x, y)| match (x, y) {
+                        (Some(x), Some(y)) => same_doc(x, y),
+                        (None, None) => true,
+                        _ => false,
+                    })
+            }
             (Outcome::Done, Outcome::Done) => true,
             _ => false,
         },
@@ -650,6 +707,7 @@ async fn run_step(
     step: &Step,
     ids: &[ObjectId],
     spare: ObjectId,
+    fresh: &[ObjectId],
 ) -> Answer {
     let d = s.docs.as_ref();
     Ok(match step {
@@ -694,6 +752,45 @@ async fn run_step(
             Outcome::Done
         }
         Step::DeleteMany(f) => Outcome::Count(d.delete_many(t, &THING, f).await?),
+        Step::Batch(ops) => {
+            let ops = ops
+                .iter()
+                .zip(fresh)
+                .map(|(op, new_id)| match op {
+                    BatchStep::Insert { doc, code, reuse } => {
+                        let mut doc = doc.clone();
+                        let id = reuse.map_or(*new_id, |r| target_id(ids, r, spare));
+                        doc.insert("_id".into(), Value::from(id.to_hex()));
+                        if let Some(c) = code {
+                            doc.insert("code".into(), Value::from(*c));
+                        }
+                        WriteOp::Insert {
+                            t,
+                            def: &THING,
+                            doc,
+                        }
+                    }
+                    BatchStep::Update {
+                        target,
+                        update,
+                        guard,
+                    } => WriteOp::Update {
+                        t,
+                        def: &THING,
+                        id: target_id(ids, *target, spare),
+                        update: update.clone(),
+                        guard: guard.clone(),
+                    },
+                    BatchStep::Delete { target, guard } => WriteOp::Delete {
+                        t,
+                        def: &THING,
+                        id: target_id(ids, *target, spare),
+                        guard: guard.clone(),
+                    },
+                })
+                .collect();
+            Outcome::Batch(d.write_batch(ops).await?)
+        }
     })
 }
 
@@ -761,9 +858,10 @@ async fn run_case(
     for (i, step) in case.steps.iter().enumerate() {
         bump(&stats.steps);
         let spare = ObjectId::new();
+        let fresh: Vec<ObjectId> = (0..BATCH_MAX).map(|_| ObjectId::new()).collect();
         let mut answers = Vec::new();
         for (_, s) in stores {
-            answers.push(run_step(s, t, step, &ids, spare).await);
+            answers.push(run_step(s, t, step, &ids, spare, &fresh).await);
         }
         agree(stores, &answers, &format!("step {i}: {step:?}"))?;
         match &answers[0] {
@@ -776,7 +874,9 @@ async fn run_case(
             }
             Ok(Outcome::Rows(rows)) if rows.len() >= 2 => bump(&stats.multi_group_aggregates),
             Ok(Outcome::Count(n)) if step.writes() && *n > 0 => bump(&stats.effective_writes),
-            Ok(Outcome::Doc(Some(_)) | Outcome::Done) => bump(&stats.effective_writes),
+            Ok(Outcome::Doc(Some(_)) | Outcome::Done | Outcome::Batch(_)) => {
+                bump(&stats.effective_writes);
+            }
             Ok(_) => {}
         }
         if step.writes() {

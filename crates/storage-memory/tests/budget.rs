@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use common::Wrapped;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_contract_suite_makes_at_most_two_thousand_operations() {
+async fn the_whole_contract_suite_stays_within_its_operation_budget() {
     let mut total = 0;
     let mut per_case = Vec::new();
     for (name, case) in storage_contract::all_cases() {
@@ -22,7 +22,14 @@ async fn the_whole_contract_suite_makes_at_most_two_thousand_operations() {
     for (n, name) in &per_case {
         println!("{n:5} {name}");
     }
-    println!("{total:5} in all, {} cases", per_case.len());
-    assert!(per_case.len() >= 38);
-    assert!(total <= 2000, "the suite makes {total} operations");
+    // The tenancy cases and the schema case cost a few operations per declared entity, and the
+    // domain crates keep declaring more; the rest of the suite has a fixed budget.
+    let entities = storage_contract::thing::all_defs().len();
+    let budget = 1000 + 30 * entities as u64;
+    println!(
+        "{total:5} in all, {} cases, {entities} entities, budget {budget}",
+        per_case.len()
+    );
+    assert!(per_case.len() >= 43);
+    assert!(total <= budget, "the suite makes {total} operations");
 }

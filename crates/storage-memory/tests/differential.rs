@@ -74,3 +74,20 @@ async fn sixteen_differential_cases_stay_within_a_mongo_budget() {
     println!("16 differential cases: {n} operations on the counted store");
     assert!(n < 600, "{n} operations");
 }
+
+#[tokio::test]
+async fn the_harness_reports_a_store_whose_batches_are_not_atomic() {
+    let partial = Wrapped {
+        op_by_op_batches: true,
+        ..Wrapped::default()
+    };
+    let cfg = DiffConfig::new(128).with_seed(11);
+    let err = try_differential_check(
+        &[("memory", memory()), ("partial", partial.storage())],
+        &cfg,
+    )
+    .await
+    .expect_err("a store that keeps part of a failed batch must be caught");
+    assert!(err.contains("Batch"), "{err}");
+    assert!(err.contains("partial"), "{err}");
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crm_core::engine::{apply_update, cmp_values, normalize_filter, upsert_seed, validate_update};
 use crm_core::schema::FieldKind;
-use crm_core::store::AppliedMigration;
+use crm_core::store::{AppliedMigration, WriteOp};
 use crm_core::{
     Dir, Document, DocumentStore, EntityDef, Error, Filter, FindOptions, GroupBy, GroupRow,
     ObjectId, Result, StoreAdmin, Tenant, Timestamp, Update,
@@ -30,7 +30,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, IndexModel};
 
 use crate::convert::{from_bson, from_document, oid, to_document};
-use crate::raw::{Db, Scoped};
+use crate::raw::{BatchOp, Db, Scoped};
 pub use crate::translate::TextMode;
 
 /// The database used when the URI names none.
@@ -407,6 +407,45 @@ impl DocumentStore for MongoStore {
     ) -> Result<u64> {
         let s = self.scoped(t, def)?;
         s.delete_many(self.filter(def, filter)?).await
+    }
+
+    async fn write_batch(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Document>>> {
+        let ops = ops
+            .iter()
+            .map(|op| {
+                Ok(match op {
+                    WriteOp::Insert { t, def, doc } => BatchOp::Insert {
+                        s: self.scoped(*t, def)?,
+                        doc: to_document(def, doc),
+                    },
+                    WriteOp::Update {
+                        t,
+                        def,
+                        id,
+                        update,
+                        guard,
+                    } => {
+                        validate_update(def, update)?;
+                        BatchOp::Update {
+                            s: self.scoped(*t, def)?,
+                            id: oid(*id),
+                            guard: self.filter(def, guard)?,
+                            update: update.clone(),
+                        }
+                    }
+                    WriteOp::Delete { t, def, id, guard } => BatchOp::Delete {
+                        s: self.scoped(*t, def)?,
+                        id: oid(*id),
+                        guard: self.filter(def, guard)?,
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(raw::write_batch(&self.db, &ops)
+            .await?
+            .into_iter()
+            .map(|d| d.map(from_document))
+            .collect())
     }
 
     async fn aggregate(

@@ -13,7 +13,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 use mongodb::error::ErrorKind;
 use mongodb::options::{IndexOptions, ReturnDocument};
-use mongodb::{Client, Collection, Database, IndexModel};
+use mongodb::{Client, ClientSession, Collection, Database, IndexModel};
 
 use crate::convert::oid;
 use crate::errors::{self, Ctx};
@@ -479,4 +479,275 @@ pub(crate) fn text_index_model(def: &EntityDef) -> IndexModel {
                 .build(),
         )
         .build()
+}
+
+/// One write of a batch, translated for the server (see [`write_batch`]).
+pub(crate) enum BatchOp<'a> {
+    Insert {
+        s: Scoped<'a>,
+        doc: Document,
+    },
+    /// `guard` is the translated guard filter (without `_id` or tenant).
+    Update {
+        s: Scoped<'a>,
+        id: ObjectId,
+        guard: Document,
+        update: Update,
+    },
+    Delete {
+        s: Scoped<'a>,
+        id: ObjectId,
+        guard: Document,
+    },
+}
+
+/// A batch op's failure, and whether the server says the transaction may simply be run again.
+struct Failed {
+    error: Error,
+    transient: bool,
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        Self {
+            error,
+            transient: false,
+        }
+    }
+}
+
+fn failed(e: mongodb::error::Error, ctx: Ctx<'_>) -> Failed {
+    Failed {
+        transient: e.contains_label(mongodb::error::TRANSIENT_TRANSACTION_ERROR),
+        error: errors::map(e, ctx),
+    }
+}
+
+/// What a batch without a transaction did, to undo it when a later op fails.
+enum Undo<'a> {
+    Inserted(&'a Scoped<'a>, Bson),
+    Updated(&'a Scoped<'a>, Document),
+    Deleted(&'a Scoped<'a>, Document),
+}
+
+/// Attempts of a batch whose transaction the server aborted as transient (write conflicts).
+const BATCH_ATTEMPTS: u32 = 3;
+
+/// Runs the ops in order, all or nothing, and returns each op's document after it (`None` for
+/// deletes). In one transaction where the server has them; on a standalone server in order
+/// without one, undoing the earlier ops when one fails: readers may see part of such a batch
+/// meanwhile, and a crash between an op and its undo leaves it (STORAGE.md, ADR 0018).
+pub(crate) async fn write_batch(db: &Db, ops: &[BatchOp<'_>]) -> Result<Vec<Option<Document>>> {
+    let mut session = db
+        .client
+        .start_session()
+        .await
+        .map_err(|e| errors::map(e, Ctx::default()))?;
+    if !db.transactions {
+        let mut undo = Vec::new();
+        return match run_batch(ops, &mut session, Some(&mut undo)).await {
+            Ok(out) => Ok(out),
+            Err(f) => {
+                undo_batch(undo, &mut session).await;
+                Err(f.error)
+            }
+        };
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        session
+            .start_transaction()
+            .await
+            .map_err(|e| errors::map(e, Ctx::default()))?;
+        let f = match run_batch(ops, &mut session, None).await {
+            Ok(out) => match session.commit_transaction().await {
+                Ok(()) => return Ok(out),
+                Err(e) => failed(e, Ctx::default()),
+            },
+            Err(f) => {
+                // The error that matters is the op's; a failed abort changes nothing.
+                let _ = session.abort_transaction().await;
+                f
+            }
+        };
+        if !(f.transient && attempt < BATCH_ATTEMPTS) {
+            return Err(f.error);
+        }
+    }
+}
+
+async fn run_batch<'a>(
+    ops: &'a [BatchOp<'a>],
+    session: &mut ClientSession,
+    mut undo: Option<&mut Vec<Undo<'a>>>,
+) -> std::result::Result<Vec<Option<Document>>, Failed> {
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        out.push(run_op(op, session, undo.as_deref_mut()).await?);
+    }
+    Ok(out)
+}
+
+/// `{_id, ...guard}` with `_id` first (SecantusDB plans the `_id` index only then), or `$and`
+/// when the guard names `_id` itself.
+fn guarded_filter(id: ObjectId, guard: &Document) -> Document {
+    if guard.contains_key("_id") {
+        return doc! { "$and": [ { "_id": id }, guard.clone() ] };
+    }
+    let mut f = doc! { "_id": id };
+    f.extend(guard.clone());
+    f
+}
+
+/// Why a guarded op matched nothing: the record is gone (or another tenant's), or it changed.
+async fn missing_or_stale(s: &Scoped<'_>, id: ObjectId, session: &mut ClientSession) -> Failed {
+    match s
+        .coll
+        .find_one(s.scope(doc! { "_id": id }))
+        .session(&mut *session)
+        .await
+    {
+        Ok(Some(_)) => Error::Stale.into(),
+        Ok(None) => Error::NotFound.into(),
+        Err(e) => failed(e, s.ctx()),
+    }
+}
+
+async fn run_op<'a>(
+    op: &'a BatchOp<'a>,
+    session: &mut ClientSession,
+    undo: Option<&mut Vec<Undo<'a>>>,
+) -> std::result::Result<Option<Document>, Failed> {
+    match op {
+        BatchOp::Insert { s, doc } => {
+            let mut d = doc.clone();
+            s.stamp(&mut d)?;
+            s.coll
+                .insert_one(&d)
+                .session(&mut *session)
+                .await
+                .map_err(|e| failed(e, s.ctx()))?;
+            if let Some(u) = undo {
+                u.push(Undo::Inserted(
+                    s,
+                    d.get("_id").cloned().unwrap_or(Bson::Null),
+                ));
+            }
+            Ok(Some(d))
+        }
+        BatchOp::Update {
+            s,
+            id,
+            guard,
+            update,
+        } => {
+            validate_update(s.def, update)?;
+            let filter = s.scope(guarded_filter(*id, guard));
+            if update.is_empty() {
+                // MongoDB refuses an empty update document; nothing to change is a read.
+                return match s
+                    .coll
+                    .find_one(filter)
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| failed(e, s.ctx()))?
+                {
+                    Some(d) => Ok(Some(d)),
+                    None => Err(missing_or_stale(s, *id, session).await),
+                };
+            }
+            let ctx = Ctx::update(s.def, update);
+            let u = translate::update(s.def, update);
+            let Some(u_log) = undo else {
+                return match s
+                    .coll
+                    .find_one_and_update(filter, u)
+                    .return_document(ReturnDocument::After)
+                    .session(&mut *session)
+                    .await
+                    .map_err(|e| failed(e, ctx))?
+                {
+                    Some(d) => Ok(Some(d)),
+                    None => Err(missing_or_stale(s, *id, session).await),
+                };
+            };
+            // Without a transaction the undo needs the record as it was, then the answer needs
+            // it as it is.
+            let Some(before) = s
+                .coll
+                .find_one_and_update(filter, u)
+                .return_document(ReturnDocument::Before)
+                .session(&mut *session)
+                .await
+                .map_err(|e| failed(e, ctx))?
+            else {
+                return Err(missing_or_stale(s, *id, session).await);
+            };
+            u_log.push(Undo::Updated(s, before));
+            let after = s
+                .coll
+                .find_one(s.scope(doc! { "_id": *id }))
+                .session(&mut *session)
+                .await
+                .map_err(|e| failed(e, s.ctx()))?;
+            after.map(Some).ok_or_else(|| Error::NotFound.into())
+        }
+        BatchOp::Delete { s, id, guard } => {
+            let gone = s
+                .coll
+                .find_one_and_delete(s.scope(guarded_filter(*id, guard)))
+                .session(&mut *session)
+                .await
+                .map_err(|e| failed(e, s.ctx()))?;
+            match gone {
+                Some(d) => {
+                    if let Some(u) = undo {
+                        u.push(Undo::Deleted(s, d));
+                    }
+                    Ok(None)
+                }
+                None => Err(missing_or_stale(s, *id, session).await),
+            }
+        }
+    }
+}
+
+/// Puts back, latest first, what a batch without a transaction did before it failed. Best
+/// effort: an undo that fails is logged, and the batch's own error is what the caller gets.
+async fn undo_batch(undo: Vec<Undo<'_>>, session: &mut ClientSession) {
+    for u in undo.into_iter().rev() {
+        let (collection, r) = match u {
+            Undo::Inserted(s, id) => (
+                s.def.collection,
+                s.coll
+                    .delete_one(s.scope(doc! { "_id": id }))
+                    .session(&mut *session)
+                    .await
+                    .map(|_| ()),
+            ),
+            Undo::Updated(s, before) => {
+                let id = before.get("_id").cloned().unwrap_or(Bson::Null);
+                (
+                    s.def.collection,
+                    s.coll
+                        .replace_one(s.scope(doc! { "_id": id }), before)
+                        .session(&mut *session)
+                        .await
+                        .map(|_| ()),
+                )
+            }
+            Undo::Deleted(s, doc) => (
+                s.def.collection,
+                s.coll
+                    .insert_one(doc)
+                    .session(&mut *session)
+                    .await
+                    .map(|_| ()),
+            ),
+        };
+        if let Err(e) = r {
+            tracing::error!(collection, error = %e, "could not undo part of a failed write batch");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crm_core::paging::{PageRequest, find_page};
 use crm_core::schema::{Dir, FieldKind::*, IndexDef, Tenancy, UniqueKey, f};
-use crm_core::store::AppliedMigration;
+use crm_core::store::{AppliedMigration, WriteOp};
 use crm_core::{
     Document, DocumentStore, EntityDef, Error, Filter, FindOptions, GroupBy, ObjectId, SortKey,
     StoreAdmin, Tenant, Timestamp, Update, WorkspaceId,
@@ -985,6 +985,90 @@ async fn concurrent_upserts_each_see_their_own_increment() {
         seen.sort_unstable();
         assert_eq!(seen, (1..=16).collect::<Vec<i64>>());
         assert_eq!(s.count(a, &ITEM, &Filter::all()).await.unwrap(), 1);
+    })
+    .await;
+}
+
+/// A standalone server has no transactions: the contract's batch cases must still hold there
+/// (the earlier ops of a failed batch are undone).
+#[tokio::test]
+async fn batches_are_all_or_nothing_without_transactions_too() {
+    for (name, case) in storage_contract::all_cases()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("batch_"))
+    {
+        let db = format!("clianta_test_{:016x}", rand::random::<u64>());
+        let store = connect(&db).await.without_transactions();
+        let outcome = AssertUnwindSafe(case(crm_core::Storage::new(std::sync::Arc::new(
+            store.clone(),
+        ))))
+        .catch_unwind()
+        .await;
+        store.drop_database().await.unwrap();
+        if let Err(p) = outcome {
+            eprintln!("batch case {name} failed without transactions");
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+/// Guarded writers racing on one record: one wins, every other is told its read is stale,
+/// with transactions (write conflicts retried) and without.
+#[tokio::test]
+async fn racing_guarded_batches_let_exactly_one_win() {
+    with_store(|s| async move {
+        for store in [s.clone(), s.clone().without_transactions()] {
+            let a = ws();
+            let rec = store
+                .insert(a, &ITEM, doc(json!({"name": "raced", "amount": 0})))
+                .await
+                .unwrap();
+            let id = id_of(&rec);
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    store
+                        .write_batch(vec![
+                            WriteOp::Update {
+                                t: a,
+                                def: &ITEM,
+                                id,
+                                update: Update::new()
+                                    .inc("amount", 1)
+                                    .set("status", format!("w{i}")),
+                                guard: Filter::eq("amount", 0),
+                            },
+                            WriteOp::Insert {
+                                t: Tenant::Global,
+                                def: &ACCOUNT,
+                                doc: doc(json!({"n": i})),
+                            },
+                        ])
+                        .await
+                });
+            }
+            let results = tasks.join_all().await;
+            let won = results.iter().filter(|r| r.is_ok()).count();
+            assert_eq!(won, 1, "{results:?}");
+            assert!(
+                results
+                    .iter()
+                    .all(|r| r.is_ok() || matches!(r, Err(Error::Stale))),
+                "{results:?}"
+            );
+            let after = store.get(a, &ITEM, id).await.unwrap();
+            assert_eq!(after["amount"], json!(1));
+            let entries = store
+                .count(Tenant::Global, &ACCOUNT, &Filter::all())
+                .await
+                .unwrap();
+            assert_eq!(entries, 1, "only the winner's second op is kept");
+            store
+                .delete_many(Tenant::Global, &ACCOUNT, &Filter::all())
+                .await
+                .unwrap();
+        }
     })
     .await;
 }

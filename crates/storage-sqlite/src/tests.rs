@@ -1171,6 +1171,60 @@ async fn queued_writes_commit_together_and_each_failure_stays_its_own() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_batches_commit_together_and_a_failing_one_rolls_back_alone() {
+    let path = temp_path();
+    let store = SqliteStore::open(&path).unwrap();
+    let t = Tenant::Workspace(ws());
+    store
+        .insert(t, &THING, obj(json!({"email": "taken@x.io"})))
+        .await
+        .unwrap();
+    // Queued behind the held writer, the batches share group commits; every fifth one fails at
+    // its last op, after two inserts of its own.
+    let held = store.inner.writer.lock();
+    let batches: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let last = if i % 5 == 0 {
+                "taken@x.io".to_owned()
+            } else {
+                format!("b{i}@x.io")
+            };
+            tokio::spawn(async move {
+                let op = |d: Value| WriteOp::Insert {
+                    t,
+                    def: &THING,
+                    doc: obj(d),
+                };
+                store
+                    .write_batch(vec![
+                        op(json!({"email": format!("a{i}@x.io"), "n": i})),
+                        op(json!({"n": i, "s": "second"})),
+                        op(json!({"email": last, "n": i, "s": "third"})),
+                    ])
+                    .await
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    for (i, b) in batches.into_iter().enumerate() {
+        let out = b.await.unwrap();
+        if i % 5 == 0 {
+            assert_eq!(out.unwrap_err(), Error::conflict("email"), "batch {i}");
+        } else {
+            assert_eq!(out.unwrap().len(), 3, "batch {i}");
+        }
+    }
+    for i in 0..20_i64 {
+        let n = store.count(t, &THING, &Filter::eq("n", i)).await.unwrap();
+        assert_eq!(n, if i % 5 == 0 { 0 } else { 3 }, "records of batch {i}");
+    }
+    drop(store);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_and_readers_on_a_file() {
     let path = temp_path();
     let store = Arc::new(SqliteStore::open(&path).unwrap());

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use crm_core::engine::Document;
-use crm_core::store::AppliedMigration;
+use crm_core::store::{AppliedMigration, WriteOp, write_batch_sequentially};
 use crm_core::{
     DocumentStore, EntityDef, Filter, FindOptions, GroupBy, GroupRow, ObjectId, Result, Storage,
     StoreAdmin, Tenant, Update,
@@ -19,6 +19,8 @@ pub struct Wrapped {
     pub ops: Arc<AtomicU64>,
     /// Lose the last record of every `find` that returns several.
     pub drop_last: bool,
+    /// Run write batches op by op (the port's non-atomic default) instead of the store's own.
+    pub op_by_op_batches: bool,
 }
 
 impl Wrapped {
@@ -122,6 +124,13 @@ impl DocumentStore for Wrapped {
     ) -> Result<Vec<GroupRow>> {
         self.tick(1);
         self.inner.aggregate(t, def, group).await
+    }
+    async fn write_batch(&self, ops: Vec<WriteOp>) -> Result<Vec<Option<Document>>> {
+        if self.op_by_op_batches {
+            return write_batch_sequentially(self, ops).await;
+        }
+        self.tick(1);
+        self.inner.write_batch(ops).await
     }
 }
 
