@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use automation::runtime::{Ports, Runtime, RuntimeConfig};
 use crm_core::accounts::MailerHandle;
 use crm_core::blob::{BlobStore, MemoryBlobStore};
+use crm_core::outbound::HttpCaller;
 use crm_core::repo::Stores;
 use crm_core::{Clock, Storage, SystemClock};
 
@@ -55,6 +57,13 @@ pub struct AppState {
     pub mailer: MailerHandle,
     /// Attachment bytes; in memory unless [`AppState::with_blobs`] sets a store.
     pub blobs: Arc<dyn BlobStore>,
+    /// Job queue, event relay and periodic jobs (ADR 0019), with every handler of
+    /// `automation::runtime::standard`; the server spawns its loops, tests call
+    /// `run_until_idle`.
+    pub automation: Arc<Runtime>,
+    /// Outgoing HTTP of automation (webhooks); records and sends nothing unless
+    /// [`AppState::with_http`] sets a client.
+    pub http: Arc<dyn HttpCaller>,
     signing_key: Arc<SigningKey>,
     pub(crate) members: Arc<MemberCache>,
     /// Set when the counters are kept in this process.
@@ -70,7 +79,9 @@ impl AppState {
     pub fn with_clock(mut storage: Storage, clock: Arc<dyn Clock>, config: ApiConfig) -> Self {
         let members = Arc::new(MemberCache::new(config.member_cache_ttl));
         storage.docs = Arc::new(InvalidatingStore::new(storage.docs, members.clone()));
-        let stores = Stores::new(storage.docs.clone(), clock);
+        let stores = Stores::new(storage.docs.clone(), clock.clone());
+        let ports = Ports::offline(clock);
+        let automation = automation_runtime(&stores, &ports, RuntimeConfig::default());
         let counters = (config.rate_limit_counters == RateLimitCounters::Process)
             .then(|| Arc::new(LocalCounters::new(&config.rate_limit)));
         Self {
@@ -79,6 +90,8 @@ impl AppState {
             config,
             mailer: MailerHandle::default(),
             blobs: Arc::new(MemoryBlobStore::new()),
+            automation,
+            http: ports.http,
             signing_key: Arc::default(),
             members,
             counters,
@@ -87,6 +100,31 @@ impl AppState {
 
     pub fn with_mailer(mut self, mailer: Arc<dyn crm_core::accounts::Mailer>) -> Self {
         self.mailer = MailerHandle::new(mailer);
+        let config = self.automation.config().clone();
+        self.rebuild_automation(config)
+    }
+
+    /// Sets the outgoing HTTP client of automation (the registered handlers are rebuilt).
+    pub fn with_http(mut self, http: Arc<dyn HttpCaller>) -> Self {
+        self.http = http;
+        let config = self.automation.config().clone();
+        self.rebuild_automation(config)
+    }
+
+    /// Sets how the automation loops run (concurrency, leases, polling).
+    pub fn with_automation_config(self, config: RuntimeConfig) -> Self {
+        self.rebuild_automation(config)
+    }
+
+    /// Handlers hold their ports, so a new port means a new runtime. Nothing runs before the
+    /// server spawns it, so this is only ever done while building the state.
+    fn rebuild_automation(mut self, config: RuntimeConfig) -> Self {
+        let ports = Ports {
+            mailer: self.mailer.clone(),
+            http: self.http.clone(),
+            clock: self.stores.clock().clone(),
+        };
+        self.automation = automation_runtime(&self.stores, &ports, config);
         self
     }
 
@@ -99,4 +137,10 @@ impl AppState {
     pub(crate) async fn signing_key(&self) -> crm_core::Result<Arc<[u8]>> {
         self.signing_key.get(&self.config.auth, &self.stores).await
     }
+}
+
+fn automation_runtime(stores: &Stores, ports: &Ports, config: RuntimeConfig) -> Arc<Runtime> {
+    let mut rt = Runtime::with_config(stores.clone(), ports.clock.clone(), config);
+    automation::runtime::standard(&mut rt, ports);
+    Arc::new(rt)
 }

@@ -11,6 +11,7 @@ pub mod contact_lists;
 pub mod contacts;
 pub mod csv;
 pub mod custom_fields;
+pub mod jobs;
 pub mod notifications;
 pub mod opportunities;
 pub mod ops;
@@ -64,6 +65,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = opportunities::routes(r);
     let r = activities::routes(r);
     let r = tasks::routes(r);
+    let r = jobs::routes(r);
     let r = attachments::routes(r);
     let r = notifications::routes(r);
     tickets::routes(r)

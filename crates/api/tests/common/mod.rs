@@ -67,6 +67,12 @@ impl TestApp {
         }
     }
 
+    /// Lets automation happen: relays pending domain events and runs every job due at the
+    /// test clock's now, until nothing is left (advance `clock` for delays and retries).
+    pub async fn run_jobs(&self) -> automation::runtime::IdleReport {
+        self.state.automation.run_until_idle().await.unwrap()
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Resp {
         let res = self.app.clone().oneshot(req).await.unwrap();
         let status = res.status();
