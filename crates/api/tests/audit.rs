@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use clianta_api::ApiConfig;
 use common::{Account, SlowStore, TestApp, World, add_member, world, world_with};
-use crm_core::Storage;
 use crm_core::accounts::Role;
+use crm_core::entities::contact::Contact;
+use crm_core::repo::Actor;
+use crm_core::{Filter, Storage, Update, UserId};
 use serde_json::{Value, json};
 
 fn url(ws: &str, rest: &str) -> String {
@@ -341,19 +343,31 @@ async fn paging_and_bad_parameters() {
 }
 
 #[tokio::test]
-async fn the_log_costs_one_insert_per_write_and_one_per_bulk_batch() {
+async fn the_log_costs_one_batch_per_write_and_one_per_bulk_round() {
     let store = Arc::new(SlowStore::counting());
     let w = world_with(TestApp::with(
         Storage::new(store.clone()),
         ApiConfig::default(),
     ))
     .await;
+    store.reset();
     let ids = [
         new_contact(&w.t, &w.ws, &w.owner, "A").await,
         new_contact(&w.t, &w.ws, &w.owner, "B").await,
         new_contact(&w.t, &w.ws, &w.owner, "C").await,
     ];
-    assert_eq!(store.calls("insert", "useractions"), 3);
+    // The record, its audit entry, event and outbox entry go in one batch; nothing else writes.
+    assert_eq!(store.calls("write_batch", "contacts"), 3);
+    for op in [
+        "insert",
+        "insert_many",
+        "update_one",
+        "update_many",
+        "delete_one",
+    ] {
+        assert_eq!(store.calls_of_op(op), 0, "{op} beside the batches");
+    }
+    assert_eq!(actions(&log(&w.t, &w.ws, &w.owner, "").await).len(), 3);
 
     store.reset();
     w.t.patch(
@@ -363,8 +377,11 @@ async fn the_log_costs_one_insert_per_write_and_one_per_bulk_batch() {
     )
     .await
     .ok(200);
-    assert_eq!(store.calls("insert", "useractions"), 1);
-    assert_eq!(store.calls_of_op("insert_many"), 0);
+    assert_eq!(store.calls_of_op("write_batch"), 1);
+    assert_eq!(store.calls("write_batch", "contacts"), 1);
+    for op in ["insert", "insert_many", "update_one", "update_many"] {
+        assert_eq!(store.calls_of_op(op), 0, "{op} beside the batch");
+    }
 
     store.reset();
     w.t.patch(
@@ -374,7 +391,57 @@ async fn the_log_costs_one_insert_per_write_and_one_per_bulk_batch() {
     )
     .await
     .ok(200);
-    assert_eq!(store.calls("insert_many", "useractions"), 1);
-    assert_eq!(store.calls("insert", "useractions"), 0);
-    assert_eq!(store.calls("update_many", "contacts"), 1);
+    assert_eq!(
+        store.calls_of_op("write_batch"),
+        1,
+        "three records, one batch"
+    );
+    assert_eq!(store.calls("write_batch", "contacts"), 1);
+    for op in ["insert", "insert_many", "update_one", "update_many"] {
+        assert_eq!(store.calls_of_op(op), 0, "{op} beside the batch");
+    }
+    let tagged = log(&w.t, &w.ws, &w.owner, "actionType=contact.update").await;
+    assert_eq!(tagged.len(), 4, "the edit and the three tag changes");
+
+    // Past one round: 501 records are written in two batches (500 + 1), each with its records.
+    let owner: UserId = w.owner.id.parse().unwrap();
+    let scope =
+        w.t.state
+            .stores
+            .workspace_as(w.ws.parse().unwrap(), Actor::User(owner));
+    let many: Vec<Contact> = (0..501)
+        .map(|i| Contact::new(w.ws.parse().unwrap(), owner, format!("Bulk{i}")))
+        .collect();
+    store.reset();
+    assert_eq!(
+        scope.repo::<Contact>().insert_many(&many).await.unwrap(),
+        501
+    );
+    assert_eq!(
+        store.calls_of_op("write_batch"),
+        1,
+        "an insert_many is one batch"
+    );
+    let bulk = Filter::Contains("firstName".into(), "Bulk".into());
+    store.reset();
+    let n = scope
+        .repo::<Contact>()
+        .update_many(&bulk, &Update::new().set("jobTitle", "Bulk"))
+        .await
+        .unwrap();
+    assert_eq!(n, 501);
+    assert_eq!(store.calls_of_op("write_batch"), 2, "rounds of 500");
+    assert_eq!(store.calls_of_op("update_many"), 0);
+    store.reset();
+    assert_eq!(
+        scope.repo::<Contact>().delete_many(&bulk).await.unwrap(),
+        501
+    );
+    assert_eq!(store.calls_of_op("write_batch"), 2, "rounds of 500");
+    assert_eq!(store.calls_of_op("delete_many"), 0);
+    assert_eq!(
+        scope.repo::<Contact>().count(&bulk).await.unwrap(),
+        0,
+        "every round applied"
+    );
 }

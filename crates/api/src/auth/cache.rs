@@ -220,6 +220,27 @@ impl DocumentStore for InvalidatingStore {
     ) -> Result<Vec<GroupRow>> {
         self.inner.aggregate(t, def, group).await
     }
+
+    // Passed through whole: the trait's default would run the ops one by one, not atomically.
+    async fn write_batch(
+        &self,
+        ops: Vec<crm_core::store::WriteOp>,
+    ) -> Result<Vec<Option<Document>>> {
+        use crm_core::store::WriteOp;
+        let defs: Vec<&'static EntityDef> = ops
+            .iter()
+            .map(|op| match op {
+                WriteOp::Insert { def, .. }
+                | WriteOp::Update { def, .. }
+                | WriteOp::Delete { def, .. } => *def,
+            })
+            .collect();
+        let mut r = self.inner.write_batch(ops).await;
+        for def in defs {
+            r = self.after_write(def, r);
+        }
+        r
+    }
 }
 
 #[cfg(test)]

@@ -670,6 +670,21 @@ impl DocumentStore for SlowStore {
         self.before("aggregate", d).await;
         self.inner.aggregate(t, d, g).await
     }
+    /// Passed through whole (the default would run it op by op, not atomically), counted under
+    /// its first op's collection.
+    async fn write_batch(
+        &self,
+        ops: Vec<crm_core::store::WriteOp>,
+    ) -> Result<Vec<Option<Document>>> {
+        use crm_core::store::WriteOp;
+        if let Some(
+            WriteOp::Insert { def, .. } | WriteOp::Update { def, .. } | WriteOp::Delete { def, .. },
+        ) = ops.first()
+        {
+            self.before("write_batch", def).await;
+        }
+        self.inner.write_batch(ops).await
+    }
 }
 
 #[async_trait]
