@@ -4,6 +4,7 @@
 
 mod blobs;
 mod config;
+mod doctor;
 mod run;
 mod storage;
 
@@ -30,6 +31,8 @@ enum Command {
     /// Apply, revert or list data migrations.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// Check an existing database, reading only (exit 0 clean, 1 findings, 2 could not run).
+    Doctor,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,6 +54,9 @@ pub enum MigrateCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Doctor)) {
+        return run_doctor(&cli);
+    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
                 match cli.command.unwrap_or(Command::Serve) {
                     Command::Serve => run::serve(cfg).await,
                     Command::Migrate(cmd) => run::migrate(cfg, cmd).await,
+                    Command::Doctor => Ok(()),
                 }
             });
             // Driver background tasks must not hold the exit.
@@ -79,4 +86,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Its own exit codes, so scripts can tell findings (1) from a failure to run (2).
+fn run_doctor(cli: &Cli) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("doctor could not run: cannot start the async runtime: {e}");
+            return ExitCode::from(doctor::COULD_NOT_RUN);
+        }
+    };
+    let code = rt.block_on(async {
+        match config::Config::load(cli.config.as_deref()) {
+            Ok(cfg) => doctor::run(cfg).await,
+            Err(e) => {
+                eprintln!("doctor could not run: {e:#}");
+                ExitCode::from(doctor::COULD_NOT_RUN)
+            }
+        }
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    code
 }

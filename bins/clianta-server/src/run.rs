@@ -63,7 +63,12 @@ async fn open(cfg: &Config) -> anyhow::Result<Storage> {
         .admin
         .ensure_schema(&schema())
         .await
-        .with_context(|| format!("cannot create the schema in {}", cfg.storage))?;
+        .with_context(|| {
+            format!(
+                "cannot create the schema in {} (`clianta-server doctor` says why)",
+                cfg.storage
+            )
+        })?;
     Ok(storage)
 }
 
@@ -144,7 +149,17 @@ fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
 
 pub async fn migrate(cfg: Config, cmd: MigrateCommand) -> anyhow::Result<()> {
     init_tracing(&cfg, LogTo::Stderr)?;
-    let storage = open(&cfg).await?;
+    info!(storage = %cfg.storage, "opening storage");
+    let storage = crate::storage::open(&cfg.storage, cfg.connect_timeout).await?;
+    // An original database may hold data a declared unique index refuses (two contacts with one
+    // email): the migrations still run, and the one for that index lists the records.
+    let schema_failed = match storage.admin.ensure_schema(&schema()).await {
+        Ok(()) => false,
+        Err(e) => {
+            warn!(error = %e, "schema incomplete; running the migrations first");
+            true
+        }
+    };
     let admin = storage.admin.as_ref();
     let mut out = std::io::stdout().lock();
     match cmd {
@@ -153,6 +168,12 @@ pub async fn migrate(cfg: Config, cmd: MigrateCommand) -> anyhow::Result<()> {
                 .await
                 .context("migrations failed")?;
             report(&mut out, "applied", &done)?;
+            if schema_failed {
+                admin
+                    .ensure_schema(&schema())
+                    .await
+                    .with_context(|| format!("cannot create the schema in {}", cfg.storage))?;
+            }
         }
         MigrateCommand::Down { to } => {
             let target = match to {

@@ -188,6 +188,9 @@ pub struct ListBody {
     #[serde(flatten)]
     pub items: Map<String, Value>,
     pub pagination: Pagination,
+    /// Stored records of this page left out because they do not fit (ADR 0025).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crm_core::migrations::Unfit>,
 }
 
 /// `{"<plural>": [...], "pagination": {...}}` with field selection applied.
@@ -202,6 +205,7 @@ pub fn list_body(plural: &str, page: Page<Document>, fields: Option<&[FieldPath]
     ListBody {
         items: m,
         pagination: page.pagination,
+        warnings: page.skipped,
     }
 }
 

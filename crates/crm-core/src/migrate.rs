@@ -7,7 +7,7 @@ use std::pin::Pin;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::migrations::{LegacyAdmin, contact_email};
+use crate::migrations::{LegacyAdmin, contact_email, deals};
 use crate::query::{Filter, Update};
 use crate::schema::EntityDef;
 use crate::store::{AppliedMigration, StoreAdmin};
@@ -113,6 +113,14 @@ pub const MIGRATIONS: &[Migration] = &[
         down: nothing,
         legacy_up: Some(|l| Box::pin(contact_email::up(l))),
         legacy_down: Some(|l| Box::pin(contact_email::down(l))),
+    },
+    Migration {
+        version: 4,
+        name: "fold_legacy_deals",
+        up: nothing,
+        down: nothing,
+        legacy_up: Some(|l| Box::pin(deals::up(l))),
+        legacy_down: Some(|l| Box::pin(deals::down(l))),
     },
 ];
 

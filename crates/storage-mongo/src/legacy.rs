@@ -153,4 +153,8 @@ impl LegacyAdmin for MongoStore {
             .map_err(err)?;
         Ok(())
     }
+
+    fn documents(&self) -> &dyn crm_core::DocumentStore {
+        self
+    }
 }

@@ -175,7 +175,7 @@ async fn seed_original(db: &Database, i: &Ids) {
             },
             doc! {
                 "_id": i.no_email, "workspaceId": i.ws, "userId": i.owner, "firstName": "Nemo",
-                "phone": Bson::Null, "jobTitle": Bson::Null, "tags": [], "status": "lead",
+                "lastName": Bson::Null, "phone": Bson::Null, "jobTitle": Bson::Null, "tags": [], "status": "lead",
                 "lifecycleStage": "lead", "customFields": {},
                 "createdAt": t0.clone(), "updatedAt": t0.clone(), "__v": 0,
             },
@@ -773,6 +773,9 @@ async fn doctor_reports_a_damaged_database_and_changes_nothing() {
         assert!(deals.orphans_first[0].contains("contactId"));
         assert_eq!(report.get("companies").unwrap().findings(), 0);
         assert_eq!(report.legacy_deals, Some(1));
+        let plan = report.deals_fold.clone().unwrap();
+        assert_eq!((plan.deals, plan.folded, plan.already), (1, 1, 0));
+        assert!(plan.blocked.is_empty(), "{plan:?}");
         assert_eq!(report.findings(), 4);
 
         // Read-only: no index, no collection, no document changed.
@@ -864,10 +867,16 @@ async fn the_email_index_migration_replaces_the_sparse_index_and_goes_back() {
             "{dup:?}"
         );
 
-        // Down is refused while two contacts lack an email (the original would reject them).
-        let err = migrate::down(&store, MIGRATIONS, 2).await.unwrap_err();
-        assert!(err.to_string().contains("sparse"), "{err}");
-        assert_eq!(email_indexes(&db).await.len(), 1, "nothing changed");
+        // While two contacts lack an email the original's index cannot come back: down keeps
+        // the partial one (emails stay unique).
+        migrate::down(&store, MIGRATIONS, 2).await.unwrap();
+        assert_eq!(
+            email_indexes(&db).await,
+            [("uniq_contacts_email".to_owned(), false, true)]
+        );
+        migrate::up(&store, MIGRATIONS, None, &SystemClock)
+            .await
+            .unwrap();
         scope
             .repo::<Contact>()
             .delete_many(&Filter::eq("firstName", json!("Second no-email")))
@@ -922,6 +931,110 @@ async fn the_email_index_migration_stops_on_conflicting_data_and_changes_nothing
         assert_eq!(
             email_indexes(&db).await,
             [("uniq_contacts_email".to_owned(), false, true)]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn legacy_deals_fold_into_opportunities_once_after_a_dry_run() {
+    use crm_core::migrations::deals;
+    with_db(|db, store| async move {
+        let i = Ids::new();
+        seed_original(&db, &i).await;
+        store
+            .ensure_schema(&crm_core::entities::all())
+            .await
+            .unwrap();
+        let t0 = date("2023-06-01T12:00:00.000Z");
+        let (won, early, stray) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+        db.collection::<Document>("deals")
+            .insert_many([
+                doc! { "_id": won, "workspaceId": i.ws, "userId": i.owner, "name": "Big win",
+                "stage": "closed_won", "value": 900_i32, "currency": "eur",
+                "contacts": [i.ada], "companyId": i.company, "probability": 100,
+                "tags": ["legacy"], "customFields": { "custom_src": "fair" },
+                "stageHistory": [{ "stage": "lead", "changedAt": t0.clone() }],
+                "createdAt": t0.clone(), "updatedAt": t0.clone(), "__v": 0 },
+                doc! { "_id": early, "workspaceId": i.ws, "userId": i.owner, "name": "Early",
+                "stage": "qualified", "value": 12.5,
+                "createdAt": t0.clone(), "updatedAt": t0.clone(), "__v": 0 },
+                doc! { "_id": stray, "workspaceId": i.other_ws, "userId": i.owner,
+                "name": "No pipeline", "stage": "lead", "value": 0,
+                "createdAt": t0.clone(), "updatedAt": t0.clone(), "__v": 0 },
+            ])
+            .await
+            .unwrap();
+        let legacy = store.legacy().unwrap();
+
+        let plan = deals::fold(legacy, true).await.unwrap();
+        assert_eq!((plan.deals, plan.folded, plan.already), (3, 2, 0));
+        assert_eq!(plan.blocked.len(), 1, "{plan:?}");
+        assert!(plan.blocked[0].contains(&stray.to_hex()));
+        // Blocked: the migration stops before writing anything.
+        let err = migrate::up(&store, MIGRATIONS, None, &SystemClock)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("nothing was changed"), "{err}");
+        let opps = db.collection::<Document>("opportunities");
+        assert_eq!(
+            opps.count_documents(doc! {}).await.unwrap(),
+            2,
+            "only the fixture's"
+        );
+
+        db.collection::<Document>("deals")
+            .delete_one(doc! { "_id": stray })
+            .await
+            .unwrap();
+        migrate::up(&store, MIGRATIONS, None, &SystemClock)
+            .await
+            .unwrap();
+        assert_eq!(opps.count_documents(doc! {}).await.unwrap(), 4);
+        let o = raw(&db, "opportunities", won).await;
+        assert_eq!(o.get_str("title").unwrap(), "Big win");
+        assert_eq!(o.get_str("status").unwrap(), "won");
+        assert_eq!(
+            o.get_object_id("stageId").unwrap(),
+            i.stage_b,
+            "the Won stage"
+        );
+        assert_eq!(o.get_object_id("pipelineId").unwrap(), i.pipeline);
+        assert_eq!(o.get_object_id("contactId").unwrap(), i.ada);
+        assert_eq!(o.get_str("currency").unwrap(), "EUR");
+        assert!(matches!(o.get("createdAt"), Some(Bson::DateTime(_))));
+        let e = raw(&db, "opportunities", early).await;
+        assert_eq!(
+            e.get_object_id("stageId").unwrap(),
+            i.stage_a,
+            "no match: first stage"
+        );
+        assert_eq!(e.get_str("status").unwrap(), "open");
+        // Served as opportunities, typed.
+        let stores = Stores::new(Arc::new(store.clone()), Arc::new(SystemClock));
+        let folded = stores
+            .workspace(ws(&i))
+            .repo::<Opportunity>()
+            .get(crm(won))
+            .await
+            .unwrap();
+        assert_eq!(folded.value, 900.0);
+        assert_eq!(folded.custom_fields["custom_src"], json!("fair"));
+
+        // Idempotent: a second fold finds them folded.
+        let again = deals::fold(legacy, false).await.unwrap();
+        assert_eq!((again.folded, again.already), (0, 2));
+        assert_eq!(opps.count_documents(doc! {}).await.unwrap(), 4);
+
+        // Down removes what it made and leaves the deals.
+        migrate::down(&store, MIGRATIONS, 3).await.unwrap();
+        assert_eq!(opps.count_documents(doc! {}).await.unwrap(), 2);
+        assert_eq!(
+            db.collection::<Document>("deals")
+                .count_documents(doc! {})
+                .await
+                .unwrap(),
+            2
         );
     })
     .await;

@@ -66,4 +66,8 @@ impl LegacyAdmin for SqliteStore {
     async fn create_index(&self, _collection: &str, _index: &IndexInfo) -> Result<()> {
         Err(Error::internal("SQLite keeps its own indexes"))
     }
+
+    fn documents(&self) -> &dyn crm_core::DocumentStore {
+        self
+    }
 }

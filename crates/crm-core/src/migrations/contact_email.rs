@@ -147,8 +147,9 @@ pub async fn up(legacy: &dyn LegacyAdmin) -> Result<()> {
 }
 
 /// Puts the original's sparse index back (for running the original again) and drops the partial
-/// one; refused, changing nothing, when two contacts of a workspace lack an email (the original's
-/// index would reject the second).
+/// one. When the data no longer fits the original's index (two contacts of a workspace without
+/// an email, which the new key allows), the partial index stays, so emails stay unique, and the
+/// records are logged: the original then runs as it does when its index build fails.
 pub async fn down(legacy: &dyn LegacyAdmin) -> Result<()> {
     let Some(present) = legacy.indexes(CONTACT.collection).await? else {
         return Ok(());
@@ -160,7 +161,11 @@ pub async fn down(legacy: &dyn LegacyAdmin) -> Result<()> {
     if !has_original {
         let found = conflicts(legacy, true).await?;
         if !found.is_empty() {
-            return Err(refuse("the original's sparse unique index", &found));
+            tracing::warn!(
+                "keeping the partial contact email index: {}",
+                refuse("the original's sparse unique index", &found)
+            );
+            return Ok(());
         }
         legacy
             .create_index(CONTACT.collection, &original_index())

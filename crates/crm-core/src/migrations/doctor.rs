@@ -123,6 +123,8 @@ pub struct Report {
     pub collections: Vec<CollectionReport>,
     /// Documents in the legacy `deals` collection, when it exists.
     pub legacy_deals: Option<u64>,
+    /// What migration 4 would do with them (a dry run).
+    pub deals_fold: Option<super::deals::FoldReport>,
 }
 
 impl Report {
@@ -185,6 +187,18 @@ impl fmt::Display for Report {
                 f,
                 "legacy `deals`: {n} documents (fold into opportunities: migration 4)"
             )?;
+        }
+        if let Some(p) = &self.deals_fold {
+            writeln!(
+                f,
+                "    dry run   {} to fold, {} folded already, {} cannot be folded",
+                p.folded,
+                p.already,
+                p.blocked.len()
+            )?;
+            for b in p.blocked.iter().take(FIRST) {
+                writeln!(f, "    blocked   {b}")?;
+            }
         }
         let findings = self.findings();
         writeln!(
@@ -437,6 +451,7 @@ pub async fn run(
             }
         }
         report.legacy_deals = Some(n);
+        report.deals_fold = Some(super::deals::fold(legacy, true).await?);
     }
     Ok(report)
 }

@@ -50,9 +50,15 @@ fn unfit(def: &EntityDef, doc: &Document, field: &str, reason: String) -> Unfit 
     }
 }
 
-/// Decodes a stored document as `E`, or says which field stopped it.
-pub fn decode_reporting<E: DeserializeOwned>(def: &EntityDef, doc: Document) -> Result<E, Unfit> {
+/// Decodes a stored document as `E`, or says which field stopped it. A top-level null reads as
+/// absent: Mongoose stores an optional field sent as null as null, and a field with a default
+/// (`lastName`, `tags`) must then take the default rather than fail the record.
+pub fn decode_reporting<E: DeserializeOwned>(
+    def: &EntityDef,
+    mut doc: Document,
+) -> Result<E, Unfit> {
     let id = id_text(&doc);
+    doc.retain(|_, v| !v.is_null());
     serde_path_to_error::deserialize(Value::Object(doc)).map_err(|e| Unfit {
         collection: def.collection.to_owned(),
         id,
@@ -212,11 +218,13 @@ mod tests {
         let d = doc(json!({
             "_id": ID, "workspaceId": ID, "userId": ID, "firstName": "Ada", "__v": 0,
             "customFields": {"custom_size": 3}, "legacyThing": {"x": 1}, "lastName": null,
+            "tags": null, "status": null,
             "tags": ["a"], "createdAt": "2024-01-02T03:04:05.000Z"
         }));
         assert_eq!(check_document(&CONTACT, &d), vec![]);
         let c: Contact = decode_reporting(&CONTACT, d).unwrap_or_else(|u| panic!("{u}"));
         assert_eq!(c.first_name, "Ada");
+        assert_eq!(c.last_name, "", "null reads as absent: the default");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! migrations read through, and those migrations' logic.
 
 pub mod contact_email;
+pub mod deals;
 pub mod doctor;
 pub mod fit;
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 use crate::engine::Document;
 use crate::error::Result;
 use crate::schema::EntityDef;
+use crate::store::DocumentStore;
 
 pub use fit::{Unfit, check_document, decode_reporting};
 
@@ -60,4 +62,7 @@ pub trait LegacyAdmin: Send + Sync {
     async fn drop_index(&self, collection: &str, name: &str) -> Result<()>;
     /// Creates an index exactly as described (used to put the original's index back on `down`).
     async fn create_index(&self, collection: &str, index: &IndexInfo) -> Result<()>;
+    /// The same store's tenant-checked port, for migrations that write records (each write
+    /// names its workspace, as every write does).
+    fn documents(&self) -> &dyn DocumentStore;
 }
