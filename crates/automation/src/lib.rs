@@ -9,11 +9,14 @@ pub mod periodic;
 pub mod queue;
 pub mod relay;
 pub mod runtime;
+pub mod scoring;
 pub mod worker;
 
 use crm_core::EntityDef;
 
 /// This crate's declared entities, for `clianta_catalog::all_entities`.
 pub fn entities() -> Vec<&'static EntityDef> {
-    vec![&jobs::JOB]
+    let mut v = vec![&jobs::JOB];
+    v.extend(scoring::entities());
+    v
 }

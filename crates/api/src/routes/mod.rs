@@ -17,6 +17,7 @@ pub mod opportunities;
 pub mod ops;
 pub mod pipelines;
 pub mod referrals;
+pub mod scoring;
 pub mod tasks;
 pub mod tickets;
 pub mod waitlist;
@@ -65,6 +66,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = opportunities::routes(r);
     let r = activities::routes(r);
     let r = tasks::routes(r);
+    let r = scoring::routes(r);
     let r = jobs::routes(r);
     let r = attachments::routes(r);
     let r = notifications::routes(r);
