@@ -59,6 +59,25 @@ pub trait OutboundEmail: Send + Sync + Debug {
     async fn send(&self, msg: &OutgoingEmail) -> Result<String>;
 }
 
+/// Logs each message instead of sending it (no sending account wired): the server's default,
+/// as for workflow mails. The message id is derived from the key, so repeats agree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOutbound;
+
+#[async_trait]
+impl OutboundEmail for LogOutbound {
+    async fn send(&self, msg: &OutgoingEmail) -> Result<String> {
+        tracing::info!(
+            workspace = %msg.workspace_id,
+            key = %msg.key,
+            to = %msg.to,
+            subject = %msg.subject,
+            "engagement email not sent: no sending account is wired"
+        );
+        Ok(format!("<{}@clianta>", msg.key))
+    }
+}
+
 /// Keeps what would have been sent; repeats of a key are not kept twice. For tests and for
 /// servers without a sending account configured.
 #[derive(Debug, Default)]
