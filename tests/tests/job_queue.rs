@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, reason = "test helpers")]
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -113,7 +113,7 @@ async fn run_case(p: &Pair, case: &Case) -> Result<(), TestCaseError> {
                         !matches!(other, Some((id, until)) if id == j.id && until >= p.clock.now()),
                         || format!("job {} leased to both workers", j.id),
                     )?;
-                    check(completions.get(&j.id).is_none(), || {
+                    check(!completions.contains_key(&j.id), || {
                         format!("completed job {} claimed again", j.id)
                     })?;
                     held[w] = Some((j.id, j.lease_until.unwrap()));
@@ -155,13 +155,13 @@ async fn run_case(p: &Pair, case: &Case) -> Result<(), TestCaseError> {
     for _ in 0..50 {
         p.clock.advance_seconds(4000);
         let mut any = false;
-        for w in 0..2 {
-            while let Some(j) = p.queues[w].claim(WORKERS[w], &kinds, LEASE).await.unwrap() {
+        for (q, w) in p.queues.iter().zip(WORKERS) {
+            while let Some(j) = q.claim(w, &kinds, LEASE).await.unwrap() {
                 any = true;
-                check(completions.get(&j.id).is_none(), || {
+                check(!completions.contains_key(&j.id), || {
                     format!("completed job {} claimed again", j.id)
                 })?;
-                p.queues[w].complete(j.id, WORKERS[w]).await.unwrap();
+                q.complete(j.id, w).await.unwrap();
                 *completions.entry(j.id).or_default() += 1;
             }
         }
@@ -207,15 +207,15 @@ fn sqlite_file() -> PathBuf {
     std::env::temp_dir().join(format!("clianta-jobs-{}.db", ObjectId::new()))
 }
 
-fn remove_sqlite(path: &PathBuf) {
+fn remove_sqlite(path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.clone().into_os_string();
+        let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
 }
 
-async fn sqlite_pair(path: &PathBuf) -> Pair {
+async fn sqlite_pair(path: &Path) -> Pair {
     let open = || Storage::new(Arc::new(SqliteStore::open(path).expect("sqlite file")));
     let (a, b) = (open(), open());
     a.admin.ensure_schema(&[&JOB]).await.unwrap();
