@@ -31,6 +31,8 @@ pub struct ApiConfig {
     /// How long a workspace role is remembered; zero looks it up on every request (ADR 0016).
     pub member_cache_ttl: Duration,
     pub idempotency: IdempotencyConfig,
+    /// Seals integration credentials (`CLIANTA_ENCRYPTION_KEY`; a public dev key by default).
+    pub encryption_key: integrations::crypto::MasterKey,
 }
 
 impl Default for ApiConfig {
@@ -44,6 +46,7 @@ impl Default for ApiConfig {
             rate_limit_counters: RateLimitCounters::Store,
             member_cache_ttl: Duration::from_secs(5),
             idempotency: IdempotencyConfig::default(),
+            encryption_key: integrations::crypto::MasterKey::dev_default(),
         }
     }
 }
@@ -142,5 +145,8 @@ impl AppState {
 fn automation_runtime(stores: &Stores, ports: &Ports, config: RuntimeConfig) -> Arc<Runtime> {
     let mut rt = Runtime::with_config(stores.clone(), ports.clock.clone(), config);
     automation::runtime::standard(&mut rt, ports);
+    // These crates depend on automation, so they register here rather than in `standard`.
+    integrations::register(&rt, ports.http.clone());
+    ai_memory::register(&rt);
     Arc::new(rt)
 }

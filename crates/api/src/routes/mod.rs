@@ -2,6 +2,7 @@
 //! document cannot drift from the router.
 
 pub mod activities;
+pub mod ai_memory;
 pub mod api_keys;
 pub mod attachments;
 pub mod audit;
@@ -11,6 +12,7 @@ pub mod contact_lists;
 pub mod contacts;
 pub mod csv;
 pub mod custom_fields;
+pub mod integrations;
 pub mod jobs;
 pub mod notifications;
 pub mod opportunities;
@@ -66,6 +68,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = opportunities::routes(r);
     let r = activities::routes(r);
     let r = tasks::routes(r);
+    let r = ai_memory::routes(r);
+    let r = integrations::routes(r);
     let r = scoring::routes(r);
     let r = jobs::routes(r);
     let r = attachments::routes(r);
