@@ -27,6 +27,10 @@ pub enum CryptoError {
     KeyLength(usize),
     #[error("the encryption key is neither hex nor base64")]
     KeyEncoding,
+    #[error(
+        "CLIANTA_ENCRYPTION_KEY is required with MongoDB (32 bytes as 64 hex digits or base64)"
+    )]
+    Missing,
     #[error("the ciphertext is malformed")]
     Malformed,
     /// Wrong key, wrong workspace or tampered data: GCM's tag did not verify.
@@ -81,6 +85,18 @@ impl MasterKey {
             bytes,
             dev_default: false,
         })
+    }
+
+    /// The key from the `encryption_key` setting (`CLIANTA_ENCRYPTION_KEY`): parsed when set;
+    /// when empty, the dev default, except on a store that outlives the process and may be
+    /// shared (MongoDB), where an unset key is refused so credentials are never sealed under a
+    /// public key.
+    pub fn from_setting(raw: &str, persistent_shared_store: bool) -> Result<Self, CryptoError> {
+        match raw.trim() {
+            "" if persistent_shared_store => Err(CryptoError::Missing),
+            "" => Ok(Self::dev_default()),
+            s => Self::parse(s),
+        }
     }
 
     /// A fixed, public key for the memory store and tests only; the server refuses to use it
