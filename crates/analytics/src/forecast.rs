@@ -68,6 +68,7 @@ pub enum Period {
     Year,
     /// The next 30 days.
     #[default]
+    #[serde(rename = "next_30_days")]
     Next30Days,
 }
 

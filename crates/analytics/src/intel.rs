@@ -76,8 +76,10 @@ pub struct CommitteeMember {
     pub sentiment: Option<String>,
 }
 
+/// `coverageScore` is derived from `members` whenever a committee is decoded, so it is right
+/// after every create and patch whatever was stored or sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "BuyingCommitteeRaw")]
 pub struct BuyingCommittee {
     #[serde(rename = "_id")]
     pub id: BuyingCommitteeId,
@@ -98,6 +100,44 @@ pub struct BuyingCommittee {
     pub created_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BuyingCommitteeRaw {
+    #[serde(rename = "_id")]
+    id: BuyingCommitteeId,
+    workspace_id: WorkspaceId,
+    company_id: CompanyId,
+    #[serde(default)]
+    opportunity_id: Option<OpportunityId>,
+    #[serde(default)]
+    members: Vec<CommitteeMember>,
+    #[serde(default)]
+    deal_stage: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+    #[serde(default)]
+    created_at: Option<Timestamp>,
+    #[serde(default)]
+    updated_at: Option<Timestamp>,
+}
+
+impl From<BuyingCommitteeRaw> for BuyingCommittee {
+    fn from(r: BuyingCommitteeRaw) -> Self {
+        Self {
+            coverage_score: Self::coverage(&r.members),
+            id: r.id,
+            workspace_id: r.workspace_id,
+            company_id: r.company_id,
+            opportunity_id: r.opportunity_id,
+            members: r.members,
+            deal_stage: r.deal_stage,
+            notes: r.notes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 impl BuyingCommittee {

@@ -566,10 +566,19 @@ pub async fn ingest(stores: &Stores, project: &Project, batch: TrackBatch) -> Re
             }
         }
     }
-    for e in &batch.events {
-        if let Some(h) = host_of(&e.url) {
-            u = u.add_to_set("websites", h);
+    // One update may change a path once: the hosts are merged here, not added one by one.
+    let mut websites = existing
+        .as_ref()
+        .map(|v| v.websites.clone())
+        .unwrap_or_default();
+    let before = websites.len();
+    for h in batch.events.iter().filter_map(|e| host_of(&e.url)) {
+        if !websites.contains(&h) {
+            websites.push(h);
         }
+    }
+    if websites.len() != before {
+        u = u.set("websites", websites);
     }
     if batch.device != Device::default() {
         u = u.add_to_set(

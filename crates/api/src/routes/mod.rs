@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod ai_memory;
+pub mod analytics;
 pub mod api_keys;
 pub mod attachments;
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod notifications;
 pub mod opportunities;
 pub mod ops;
 pub mod pipelines;
+pub mod public_tracking;
 pub mod referrals;
 pub mod scoring;
 pub mod tasks;
@@ -70,6 +72,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = tasks::routes(r);
     let r = ai_memory::routes(r);
     let r = integrations::routes(r);
+    let r = analytics::routes(r);
+    let r = public_tracking::routes(r);
     let r = scoring::routes(r);
     let r = jobs::routes(r);
     let r = attachments::routes(r);
