@@ -11,12 +11,17 @@ pub mod relay;
 pub mod runtime;
 pub mod scoring;
 pub mod worker;
+pub mod workflows;
 
 use crm_core::EntityDef;
 
 /// This crate's declared entities, for `clianta_catalog::all_entities`.
 pub fn entities() -> Vec<&'static EntityDef> {
-    let mut v = vec![&jobs::JOB];
+    let mut v = vec![
+        &jobs::JOB,
+        &workflows::WORKFLOW,
+        &workflows::WORKFLOW_ENROLLMENT,
+    ];
     v.extend(scoring::entities());
     v
 }

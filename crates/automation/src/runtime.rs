@@ -42,6 +42,7 @@ impl Ports {
 /// Registers every handler, consumer and periodic job of the product. The server and the HTTP
 /// test app both call it, so what runs in tests is what runs in production.
 pub fn standard(rt: &mut Runtime, ports: &Ports) {
+    crate::workflows::register(rt, ports);
     crate::scoring::register(rt);
     let _ = (rt, ports);
 }

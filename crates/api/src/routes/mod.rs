@@ -25,6 +25,7 @@ pub mod scoring;
 pub mod tasks;
 pub mod tickets;
 pub mod waitlist;
+pub mod workflows;
 pub mod workspaces;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -78,5 +79,6 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     let r = jobs::routes(r);
     let r = attachments::routes(r);
     let r = notifications::routes(r);
+    let r = workflows::routes(r);
     tickets::routes(r)
 }
