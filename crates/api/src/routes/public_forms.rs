@@ -138,7 +138,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Submits a published form. Limits: schedule and total/daily maximums (403), 10 per client
-/// IP per form per minute (429), 64 KiB bodies (413). A filled honeypot field answers the
+/// IP per form per minute (429), bodies up to 64 KiB or the server's limit if lower (413). A filled honeypot field answers the
 /// same 200 but is stored as spam, without a contact. The contact is found by email (else
 /// phone) and has its empty fields filled, or is created; `form.submitted` is emitted.
 #[utoipa::path(
@@ -178,7 +178,8 @@ pub async fn submit_form(
     if !is_json(&headers) {
         return Err(ApiError::NotJson);
     }
-    let body = to_bytes(request.into_body(), SUBMIT_BODY_LIMIT)
+    let limit = SUBMIT_BODY_LIMIT.min(state.config.body_limit);
+    let body = to_bytes(request.into_body(), limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let req: SubmitBody = decode_json(&body)?;
