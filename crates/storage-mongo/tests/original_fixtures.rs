@@ -3,8 +3,9 @@
 //! filter, update and read back; documents the server writes checked against the original's
 //! schema rules; `doctor` on a damaged copy; the contact email index migration on clean and on
 //! conflicting data. Needs the MongoDB test server, like `mongo.rs`.
-// Helpers outside `#[test]` functions panic on purpose, as the tests do.
-#![allow(clippy::unwrap_used)]
+// Helpers outside `#[test]` functions panic on purpose, as the tests do. The raw collection
+// calls are the point: the fixtures are written, and the results read, as another program would.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

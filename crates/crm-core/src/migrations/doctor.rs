@@ -255,6 +255,24 @@ pub fn compare_indexes(def: &EntityDef, present: &[IndexInfo]) -> IndexReport {
         ..IndexReport::default()
     };
     let uniques = unique_keys(def);
+    // The original's global unique indexes on a key this server scopes per workspace (its
+    // `ticketNumber`) keep refusing what the declared key allows.
+    if let Some(t) = def.tenant_field() {
+        for (name, keys) in &uniques {
+            let unscoped: Vec<(String, Value)> =
+                keys.iter().filter(|(k, _)| k != t).cloned().collect();
+            for i in present
+                .iter()
+                .filter(|i| i.unique && same_keys(&i.keys, &unscoped))
+            {
+                r.replace.push(format!(
+                    "{} {} unique across workspaces -> per-workspace `{name}` (drop it by hand)",
+                    i.name,
+                    i.key_text()
+                ));
+            }
+        }
+    }
     for (name, keys) in &uniques {
         let declared = present
             .iter()
@@ -421,7 +439,7 @@ pub async fn run(
                         }
                     }
                 }
-                if c.read % PROGRESS_EVERY == 0 {
+                if c.read.is_multiple_of(PROGRESS_EVERY) {
                     progress(def.collection, c.read);
                 }
             }
