@@ -667,3 +667,131 @@ async fn enroll_sequence_without_sequences_is_a_step_error() {
         super::model::StepRunStatus::Failed
     );
 }
+
+#[tokio::test]
+async fn deal_task_and_form_events_fire_their_triggers() {
+    use crm_core::entities::opportunity::Opportunity;
+    use crm_core::entities::pipeline::{PipelineId, StageId};
+    use crm_core::entities::task::Task;
+
+    let w = memory_world().await;
+    let r = w.runtime();
+    let human = w.stores.workspace_as(w.ws, Actor::User(w.user));
+    let on_stage = w
+        .workflow(
+            "deal_stage_changed",
+            json!([tag_step("a", "moved", &[])]),
+            json!({"triggerEntityType": "deal"}),
+        )
+        .await;
+    let on_task = w
+        .workflow(
+            "task_completed",
+            json!([tag_step("a", "task-done", &[])]),
+            json!({}),
+        )
+        .await;
+    let on_form = w
+        .workflow(
+            "form_submitted",
+            json!([tag_step("a", "submitted", &[])]),
+            json!({}),
+        )
+        .await;
+    let c = w.contact("Ada").await;
+    let deal = human
+        .repo::<Opportunity>()
+        .insert(&Opportunity::new(
+            w.ws,
+            w.user,
+            PipelineId::new(),
+            StageId::new(),
+            "Deal",
+            10.0,
+        ))
+        .await
+        .unwrap();
+    let mut t = Task::new(w.ws, w.user, "Call");
+    t.related_contact_id = Some(c.id);
+    let t = human.repo::<Task>().insert(&t).await.unwrap();
+    r.rt.run_until_idle().await.unwrap();
+    assert!(
+        w.enrollments(&on_stage).await.is_empty(),
+        "created is not a stage change"
+    );
+    assert!(w.enrollments(&on_task).await.is_empty());
+
+    human
+        .repo::<Opportunity>()
+        .update(
+            deal.id,
+            &Update::new().set("stageId", StageId::new().to_string()),
+        )
+        .await
+        .unwrap();
+    human
+        .repo::<Task>()
+        .update(t.id, &Update::new().set("status", "completed"))
+        .await
+        .unwrap();
+    let mut ev = DomainEvent::new(w.ws, "form.submitted", start());
+    ev.data.insert("contactId".into(), json!(c.id.to_string()));
+    human.emit(ev).await.unwrap();
+    r.rt.run_until_idle().await.unwrap();
+
+    let moved = w
+        .stores
+        .workspace(w.ws)
+        .repo::<Opportunity>()
+        .get(deal.id)
+        .await
+        .unwrap();
+    assert_eq!(moved.tags, ["moved"]);
+    let es = w.enrollments(&on_task).await;
+    assert_eq!(es.len(), 1);
+    assert_eq!(
+        es[0].entity_id,
+        c.id.object_id(),
+        "the task's contact is enrolled"
+    );
+    assert_eq!(w.enrollments(&on_form).await.len(), 1);
+    let mut tags = w.get_contact(&c).await.tags;
+    tags.sort();
+    assert_eq!(tags, ["submitted", "task-done"]);
+}
+
+#[tokio::test]
+async fn wait_until_continues_when_the_record_qualifies_or_times_out() {
+    let w = memory_world().await;
+    let r = w.runtime();
+    let steps = json!([
+        {"id": "w", "type": "wait_until", "name": "until ready", "nextStepIds": ["yes", "no"],
+         "config": {"conditions": [{"field": "jobTitle", "operator": "is_not_empty"}],
+                    "timeoutValue": 2, "timeoutUnit": "days"}},
+        tag_step("yes", "qualified", &[]),
+        tag_step("no", "timed-out", &[])
+    ]);
+    let wf = w.workflow("contact_created", steps, json!({})).await;
+    let ada = w.contact("Ada").await;
+    let bob = w.contact("Bob").await;
+    r.rt.run_until_idle().await.unwrap();
+    for e in w.enrollments(&wf).await {
+        assert_eq!(e.status, EnrollmentStatus::WaitingForEvent);
+    }
+    w.stores
+        .workspace_as(w.ws, Actor::User(w.user))
+        .repo::<Contact>()
+        .update(ada.id, &Update::new().set("jobTitle", "CTO"))
+        .await
+        .unwrap();
+    w.clock.advance_seconds(3600);
+    r.rt.run_until_idle().await.unwrap();
+    assert_eq!(w.get_contact(&ada).await.tags, ["qualified"]);
+    assert!(w.get_contact(&bob).await.tags.is_empty());
+    w.clock.advance_seconds(2 * 86_400);
+    r.rt.run_until_idle().await.unwrap();
+    assert_eq!(w.get_contact(&bob).await.tags, ["timed-out"]);
+    for e in w.enrollments(&wf).await {
+        assert_eq!(e.status, EnrollmentStatus::Completed);
+    }
+}
