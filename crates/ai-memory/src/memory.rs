@@ -404,19 +404,9 @@ pub async fn upsert_fact(
     };
     let mut provenance = new.provenance.unwrap_or_default();
     provenance.recorded_by = scope.actor().describe();
-    let repo = scope.repo::<AIClientMemory>();
     for _ in 0..RETRIES {
-        let current = match find(scope, subject).await? {
-            Some(m) => m,
-            None => {
-                let seed = AIClientMemory::new(scope.id(), subject);
-                match repo.insert(&seed).await {
-                    Ok(m) => m,
-                    // Created concurrently: read it on the next round.
-                    Err(Error::Conflict { .. }) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
+        let Some(current) = find_or_create(scope, subject).await? else {
+            continue;
         };
         let mut facts = current.facts.clone();
         match facts.iter_mut().find(|f| f.key == key) {
@@ -453,15 +443,104 @@ async fn write_facts(
     current: &AIClientMemory,
     facts: &[Fact],
 ) -> Result<Option<AIClientMemory>> {
+    let facts = serde_json::to_value(facts).map_err(Error::internal)?;
+    guarded(scope, current, Update::new().set("facts", facts)).await
+}
+
+/// Applies `update` to `current` unless it changed since it was read (`None` then).
+async fn guarded(
+    scope: &WorkspaceScope,
+    current: &AIClientMemory,
+    update: Update,
+) -> Result<Option<AIClientMemory>> {
     let mut guard = Filter::eq("_id", current.id.to_string());
     if let Some(u) = current.updated_at {
         guard = guard.and(Filter::eq("updatedAt", u.to_canonical()));
     }
-    let facts = serde_json::to_value(facts).map_err(Error::internal)?;
     scope
         .repo::<AIClientMemory>()
-        .find_one_and_update(&guard, &Update::new().set("facts", facts), false)
+        .find_one_and_update(&guard, &update, false)
         .await
+}
+
+/// The memory of `subject`, created empty when there is none yet.
+async fn find_or_create(
+    scope: &WorkspaceScope,
+    subject: Subject,
+) -> Result<Option<AIClientMemory>> {
+    if let Some(m) = find(scope, subject).await? {
+        return Ok(Some(m));
+    }
+    match scope
+        .repo::<AIClientMemory>()
+        .insert(&AIClientMemory::new(scope.id(), subject))
+        .await
+    {
+        Ok(m) => Ok(Some(m)),
+        // Created concurrently: the caller reads it on its next round.
+        Err(Error::Conflict { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records an agent interaction: kept newest last, only the last [`MAX_INTERACTIONS`];
+/// `totalInteractions`, `positiveOutcomeRate` (over every interaction ever recorded) and
+/// `lastInteractionAt` follow.
+pub async fn record_interaction(
+    scope: &WorkspaceScope,
+    subject: Subject,
+    mut it: Interaction,
+) -> Result<AIClientMemory> {
+    it.agent_type = bounded("agentType", &it.agent_type, 100)?;
+    it.summary = bounded("summary", &it.summary, 1000)?;
+    if it.query.as_ref().is_some_and(|q| q.chars().count() > 500) {
+        return Err(Error::invalid("query", "at most 500 characters"));
+    }
+    if it
+        .lessons_learned
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > 500)
+    {
+        return Err(Error::invalid("lessonsLearned", "at most 500 characters"));
+    }
+    if it
+        .feedback_score
+        .is_some_and(|f| !(-1.0..=1.0).contains(&f))
+    {
+        return Err(Error::invalid("feedbackScore", "-1 to 1"));
+    }
+    for _ in 0..RETRIES {
+        let Some(current) = find_or_create(scope, subject).await? else {
+            continue;
+        };
+        let mut list = current.interactions.clone();
+        list.push(it.clone());
+        if list.len() > MAX_INTERACTIONS {
+            list.drain(..list.len() - MAX_INTERACTIONS);
+        }
+        let n = current.total_interactions;
+        let positive = if it.outcome == Outcome::Positive {
+            1.0
+        } else {
+            0.0
+        };
+        let rate = (current.positive_outcome_rate * n as f64 + positive) / (n + 1) as f64;
+        let last = current
+            .last_interaction_at
+            .map_or(it.date, |l| l.max(it.date));
+        let update = Update::new()
+            .set(
+                "interactions",
+                serde_json::to_value(&list).map_err(Error::internal)?,
+            )
+            .set("totalInteractions", n + 1)
+            .set("positiveOutcomeRate", rate)
+            .set("lastInteractionAt", last.to_canonical());
+        if let Some(m) = guarded(scope, &current, update).await? {
+            return Ok(m);
+        }
+    }
+    Err(Error::Stale)
 }
 
 /// Forgets the fact `key`; `NotFound` when there is none.

@@ -175,6 +175,44 @@ async fn a_fact_of_the_same_key_is_confirmed_and_can_be_forgotten() {
 }
 
 #[tokio::test]
+async fn interactions_keep_the_last_fifty_with_totals() {
+    let w = world().await;
+    let c = contact(&w.t, &w.ws, &w.owner).await;
+    let post = url(&w.ws, "ai-memory/interactions");
+    let mut last = Value::Null;
+    for i in 0..52 {
+        w.t.clock.advance_secs(1);
+        let outcome = if i % 4 == 0 { "positive" } else { "neutral" };
+        last =
+            w.t.post(
+                &post,
+                w.tok(),
+                json!({"contactId": c, "agentType": "sales", "query": format!("q{i}"),
+                    "summary": format!("answer {i}"), "outcome": outcome}),
+            )
+            .await
+            .ok(200)
+            .clone();
+    }
+    let list = last["interactions"].as_array().unwrap();
+    assert_eq!(list.len(), 50);
+    assert_eq!(list[0]["summary"], "answer 2");
+    assert_eq!(list[49]["summary"], "answer 51");
+    assert_eq!(last["totalInteractions"], 52);
+    // 13 of 52 were positive.
+    assert!((last["positiveOutcomeRate"].as_f64().unwrap() - 0.25).abs() < 1e-9);
+    assert_eq!(last["lastInteractionAt"], list[49]["date"]);
+    for bad in [
+        json!({"contactId": c, "agentType": "sales", "summary": ""}),
+        json!({"contactId": c, "agentType": "sales", "summary": "s", "feedbackScore": 2}),
+        json!({"contactId": c, "agentType": "sales", "summary": "s", "outcome": "great"}),
+        json!({"contactId": c, "agentType": "sales", "summary": "s", "query": "q".repeat(501)}),
+    ] {
+        w.t.post(&post, w.tok(), bad).await.problem(422, "invalid");
+    }
+}
+
+#[tokio::test]
 async fn companies_and_deals_have_memories_of_their_own() {
     let w = world().await;
     let ws: WorkspaceId = w.ws.parse().unwrap();

@@ -16,8 +16,8 @@ use ai_memory::agents::{
     Meeting,
 };
 use ai_memory::memory::{
-    self, AIClientMemory, DEFAULT_RECALL_LIMIT, MAX_RECALL_LIMIT, NewFact, Provenance, Recalled,
-    Subject,
+    self, AIClientMemory, DEFAULT_RECALL_LIMIT, Interaction, MAX_RECALL_LIMIT, NewFact, Outcome,
+    Provenance, Recalled, Subject,
 };
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::contact::Contact;
@@ -37,6 +37,7 @@ pub fn routes(r: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(recall))
         .routes(routes!(get_memory))
         .routes(routes!(upsert_fact))
+        .routes(routes!(record_interaction))
         .routes(routes!(delete_fact));
     let r = crud_routes::<AgentSession>(r);
     let r = crud_routes::<AgentPerformance>(r);
@@ -260,6 +261,78 @@ pub async fn upsert_fact(
             ttl_secs: b.ttl_seconds,
         },
         now,
+    )
+    .await?;
+    Ok(ApiJson(live(m, now)))
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InteractionBody {
+    pub contact_id: Option<String>,
+    pub company_id: Option<String>,
+    pub deal_id: Option<String>,
+    /// Which agent answered, e.g. `sales`.
+    pub agent_type: String,
+    /// What was asked, up to 500 characters.
+    pub query: Option<String>,
+    /// 1 to 1000 characters.
+    pub summary: String,
+    /// positive, neutral (default) or negative.
+    #[schema(value_type = Option<String>)]
+    pub outcome: Option<Outcome>,
+    /// Up to 500 characters.
+    pub lessons_learned: Option<String>,
+    /// -1 to 1.
+    pub feedback_score: Option<f64>,
+}
+
+/// Records an agent interaction (the memory keeps the last 50, with totals).
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{workspaceId}/ai-memory/interactions",
+    tag = TAG,
+    security(("bearer" = [])),
+    params(("workspaceId" = String, Path, description = "The workspace id")),
+    request_body = InteractionBody,
+    responses(
+        (status = 200, description = "The memory with the interaction", body = Object),
+        (status = 403, description = "The role may not record interactions", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 409, description = "Another write to this memory won every retry",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field, or a subject not in this workspace",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn record_interaction(
+    State(state): State<AppState>,
+    member: Member,
+    ApiJson(b): ApiJson<InteractionBody>,
+) -> ApiResult<ApiJson<AIClientMemory>> {
+    let scope = member.can(Resource::Ai, Action::Create)?;
+    let subject = SubjectParams {
+        contact_id: b.contact_id,
+        company_id: b.company_id,
+        deal_id: b.deal_id,
+    }
+    .checked(scope)
+    .await?;
+    let now = state.stores.clock().now();
+    let m = memory::record_interaction(
+        scope,
+        subject,
+        Interaction {
+            date: now,
+            agent_type: b.agent_type,
+            query: b.query,
+            summary: b.summary,
+            outcome: b.outcome.unwrap_or_default(),
+            lessons_learned: b.lessons_learned,
+            feedback_score: b.feedback_score,
+        },
     )
     .await?;
     Ok(ApiJson(live(m, now)))
