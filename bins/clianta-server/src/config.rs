@@ -49,6 +49,8 @@ const KEYS: &[&str] = &[
     "member_cache_ttl_secs",
     "idempotency_max_response_bytes",
     "blob_dir",
+    "workers",
+    "job_poll_ms",
 ];
 
 /// How account mails leave the server (`CLIANTA_MAIL_TRANSPORT`).
@@ -117,6 +119,11 @@ struct RawConfig {
     idempotency_max_response_bytes: usize,
     /// Empty: derived from the storage URI (`blobs::location`).
     blob_dir: String,
+    /// Background jobs run at once by this process; 0 runs none (no worker, relay or
+    /// periodic jobs here).
+    workers: usize,
+    /// How often idle workers and the event relay look for work.
+    job_poll_ms: u64,
 }
 
 impl Default for RawConfig {
@@ -149,6 +156,8 @@ impl Default for RawConfig {
             member_cache_ttl_secs: api.member_cache_ttl.as_secs(),
             idempotency_max_response_bytes: api.idempotency.max_response_bytes,
             blob_dir: String::new(),
+            workers: automation::runtime::RuntimeConfig::default().concurrency,
+            job_poll_ms: 500,
         }
     }
 }
@@ -300,6 +309,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Where attachment bytes live.
     pub blobs: crate::blobs::BlobLocation,
+    /// How the automation loops run; `concurrency` 0: none in this process.
+    pub automation: automation::runtime::RuntimeConfig,
 }
 
 impl Config {
@@ -374,6 +385,14 @@ impl TryFrom<RawConfig> for Config {
             })?),
         };
         let blobs = crate::blobs::location(&raw.blob_dir, &storage);
+        if raw.job_poll_ms == 0 {
+            bail!("job_poll_ms must be above 0");
+        }
+        let mut automation = automation::runtime::RuntimeConfig {
+            concurrency: raw.workers,
+            ..Default::default()
+        };
+        automation.worker.poll_interval = Duration::from_millis(raw.job_poll_ms);
         let rate_limit_counters = match (raw.rate_limit_counters, &storage) {
             (CountersSetting::Store, _) | (CountersSetting::Auto, StorageUri::Mongo(_)) => {
                 RateLimitCounters::Store
@@ -422,6 +441,7 @@ impl TryFrom<RawConfig> for Config {
             connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
             shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
             blobs,
+            automation,
         })
     }
 }
@@ -457,6 +477,29 @@ mod tests {
                     ..ApiConfig::default()
                 }
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn background_job_settings() {
+        Jail::expect_with(|jail| {
+            let c = load()?;
+            assert_eq!(c.automation.concurrency, 4);
+            assert_eq!(
+                c.automation.worker.poll_interval,
+                Duration::from_millis(500)
+            );
+            jail.set_env("CLIANTA_WORKERS", "0");
+            jail.set_env("CLIANTA_JOB_POLL_MS", "50");
+            let c = load()?;
+            assert_eq!(c.automation.concurrency, 0);
+            assert_eq!(c.automation.worker.poll_interval, Duration::from_millis(50));
+            jail.set_env("CLIANTA_JOB_POLL_MS", "0");
+            assert!(load().is_err());
+            jail.set_env("CLIANTA_JOB_POLL_MS", "10");
+            jail.set_env("CLIANTA_WORKERS", "-1");
+            assert!(load().is_err());
             Ok(())
         });
     }

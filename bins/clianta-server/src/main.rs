@@ -4,6 +4,7 @@
 
 mod blobs;
 mod config;
+mod outbound;
 mod doctor;
 mod run;
 mod storage;

@@ -106,7 +106,20 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let backend = storage.admin.backend();
     let blobs = crate::blobs::open(&cfg.blobs)?;
     info!(blobs = ?cfg.blobs, "attachment bytes");
-    let app = clianta_api::router(AppState::new(storage, cfg.api.clone()).with_blobs(blobs));
+    let http =
+        Arc::new(crate::outbound::ReqwestHttp::new().context("cannot build the HTTP client")?);
+    let state = AppState::new(storage, cfg.api.clone())
+        .with_blobs(blobs)
+        .with_http(http)
+        .with_automation_config(cfg.automation.clone());
+    // Workers, relay and periodic jobs stop with the server; a running job finishes (within
+    // the grace period) or its lease lets another process redo it.
+    let (stop_jobs, jobs_stopping) = tokio::sync::watch::channel(false);
+    let jobs = (cfg.automation.concurrency > 0).then(|| {
+        info!(workers = cfg.automation.concurrency, "background jobs");
+        state.automation.spawn("w", jobs_stopping)
+    });
+    let app = clianta_api::router(state);
     info!(addr = %addr, storage = backend, "listening");
 
     let stopping = Arc::new(Notify::new());
@@ -124,6 +137,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             stopping.notified().await;
             tokio::time::sleep(grace).await;
         } => warn!(grace_secs = grace.as_secs(), "requests still open after the grace period"),
+    }
+    let _ = stop_jobs.send(true);
+    if let Some(jobs) = jobs
+        && tokio::time::timeout(grace, jobs.join()).await.is_err()
+    {
+        warn!(
+            grace_secs = grace.as_secs(),
+            "background jobs still running after the grace period"
+        );
     }
     info!("stopped");
     Ok(())
