@@ -257,6 +257,34 @@ pub async fn batch_that_fails_at_its_third_op_writes_nothing(s: Storage) {
             .await
             .must("clean up");
     }
+    // A run of inserts into one collection (which an adapter may send as one bulk insert) that
+    // clashes at its third record, or at its first, keeps none of them.
+    for clash in [2, 0] {
+        let mut ops: Vec<WriteOp> = (0..4)
+            .map(|i| {
+                insert(
+                    t,
+                    json!({"name": format!("run{i}"), "code": format!("run-{i}")}),
+                )
+            })
+            .collect();
+        ops[clash] = insert(t, json!({"name": "clash", "code": "a-code"}));
+        ops.push(WriteOp::Insert {
+            t: Tenant::Global,
+            def: &OUTBOX_ENTRY,
+            doc: outbox_doc(ws_of(t)),
+        });
+        let r = s.docs.write_batch(ops).await;
+        assert!(
+            matches!(&r, Err(Error::Conflict { key }) if key == "code"),
+            "a run clashing at {clash}: {r:?}"
+        );
+        assert_same_records(&before, &all(&s, t, &THING).await, "a run of inserts");
+        assert_eq!(
+            all(&s, Tenant::Global, &OUTBOX_ENTRY).await.len(),
+            outbox_before
+        );
+    }
 }
 
 pub async fn batch_guards_are_checked_against_the_stored_record(s: Storage) {

@@ -583,10 +583,69 @@ async fn run_batch<'a>(
     mut undo: Option<&mut Vec<Undo<'a>>>,
 ) -> std::result::Result<Vec<Option<Document>>, Failed> {
     let mut out = Vec::with_capacity(ops.len());
-    for op in ops {
-        out.push(run_op(op, session, undo.as_deref_mut()).await?);
+    let mut i = 0;
+    while i < ops.len() {
+        // A run of inserts into one collection for one tenant (a bulk write's records, then
+        // their audit entries, events, outbox entries) is one `insertMany`, not a round trip each.
+        if let BatchOp::Insert { s, .. } = &ops[i] {
+            let end = ops[i..]
+                .iter()
+                .position(|op| !matches!(op, BatchOp::Insert { s: o, .. } if same_target(s, o)))
+                .map_or(ops.len(), |n| i + n);
+            if end - i > 1 {
+                out.extend(insert_run(s, &ops[i..end], session, undo.as_deref_mut()).await?);
+                i = end;
+                continue;
+            }
+        }
+        out.push(run_op(&ops[i], session, undo.as_deref_mut()).await?);
+        i += 1;
     }
     Ok(out)
+}
+
+fn same_target(a: &Scoped<'_>, b: &Scoped<'_>) -> bool {
+    a.def.collection == b.def.collection && a.tenant == b.tenant
+}
+
+/// Inserts a run of [`BatchOp::Insert`]s of one target in order, as one `insertMany`.
+async fn insert_run<'a>(
+    s: &'a Scoped<'a>,
+    run: &'a [BatchOp<'a>],
+    session: &mut ClientSession,
+    undo: Option<&mut Vec<Undo<'a>>>,
+) -> std::result::Result<Vec<Option<Document>>, Failed> {
+    let mut docs = Vec::with_capacity(run.len());
+    for op in run {
+        if let BatchOp::Insert { doc, .. } = op {
+            let mut d = doc.clone();
+            s.stamp(&mut d)?;
+            docs.push(d);
+        }
+    }
+    let written = s.coll.insert_many(&docs).session(&mut *session).await;
+    if let Some(u) = undo {
+        // Ordered inserts stop at the first failure: exactly the ones before it landed.
+        let landed = match &written {
+            Ok(_) => docs.len(),
+            Err(e) => match e.kind.as_ref() {
+                ErrorKind::InsertMany(m) => m
+                    .write_errors
+                    .as_ref()
+                    .and_then(|ws| ws.iter().map(|w| w.index).min())
+                    .unwrap_or(0),
+                _ => 0,
+            },
+        };
+        for d in &docs[..landed.min(docs.len())] {
+            u.push(Undo::Inserted(
+                s,
+                d.get("_id").cloned().unwrap_or(Bson::Null),
+            ));
+        }
+    }
+    written.map_err(|e| failed(e, s.ctx()))?;
+    Ok(docs.into_iter().map(Some).collect())
 }
 
 /// `{_id, ...guard}` with `_id` first (SecantusDB plans the `_id` index only then), or `$and`
