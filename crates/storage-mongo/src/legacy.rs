@@ -18,6 +18,9 @@ use crate::MongoStore;
 use crate::convert::{from_bson, from_document};
 use crate::errors::{self, Ctx};
 
+/// Documents per cursor batch: memory stays one batch.
+const BATCH: u32 = 1_000;
+
 /// MongoDB's NamespaceNotFound: the collection does not exist (yet).
 const NAMESPACE_NOT_FOUND: i32 = 26;
 
@@ -101,6 +104,29 @@ impl LegacyAdmin for MongoStore {
             .await
             .map_err(err)?;
         Ok(docs.into_iter().map(from_document).collect())
+    }
+
+    async fn scan(
+        &self,
+        collection: &str,
+        _def: Option<&'static EntityDef>,
+        visit: &mut (dyn FnMut(JsonDoc) + Send),
+    ) -> Result<u64> {
+        let mut cursor = self
+            .db
+            .db
+            .collection::<Document>(collection)
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .batch_size(BATCH)
+            .await
+            .map_err(err)?;
+        let mut n = 0;
+        while let Some(d) = cursor.try_next().await.map_err(err)? {
+            n += 1;
+            visit(from_document(d));
+        }
+        Ok(n)
     }
 
     async fn indexes(&self, collection: &str) -> Result<Option<Vec<IndexInfo>>> {

@@ -128,11 +128,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// Collection findings plus the legacy deals the fold cannot place.
     pub fn findings(&self) -> u64 {
+        let deals = self
+            .deals_fold
+            .as_ref()
+            .map_or(0, |f| f.blocked.len() as u64);
         self.collections
             .iter()
             .map(CollectionReport::findings)
-            .sum()
+            .sum::<u64>()
+            + deals
     }
 
     pub fn get(&self, collection: &str) -> Option<&CollectionReport> {
@@ -147,7 +153,13 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "doctor: {} store, read-only", self.backend)?;
-        for c in &self.collections {
+        let quiet = |c: &&CollectionReport| {
+            c.read == 0
+                && c.findings() == 0
+                && c.indexes.as_ref().is_none_or(|i| i.missing.is_empty())
+        };
+        let hidden = self.collections.iter().filter(quiet).count();
+        for c in self.collections.iter().filter(|c| !quiet(c)) {
             let mut line = format!("{:<24} read {:>8}", c.collection, c.read);
             let _ = write!(
                 line,
@@ -199,6 +211,12 @@ impl fmt::Display for Report {
             for b in p.blocked.iter().take(FIRST) {
                 writeln!(f, "    blocked   {b}")?;
             }
+        }
+        if hidden > 0 {
+            writeln!(
+                f,
+                "({hidden} empty collections with nothing to report not shown)"
+            )?;
         }
         let findings = self.findings();
         writeln!(
@@ -372,15 +390,8 @@ pub async fn run(
         if keep_ids {
             ids.entry(def.collection).or_default();
         }
-        let mut after: Option<Value> = None;
-        loop {
-            let page = legacy
-                .scan_page(def.collection, Some(def), after.as_ref(), PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.get(ID_FIELD).cloned();
-            let full = page.len() == PAGE;
-            for doc in page {
+        {
+            let mut visit = |doc: Document| {
                 c.read += 1;
                 let id = id_of(&doc);
                 if keep_ids {
@@ -442,10 +453,8 @@ pub async fn run(
                 if c.read.is_multiple_of(PROGRESS_EVERY) {
                     progress(def.collection, c.read);
                 }
-            }
-            if !full {
-                break;
-            }
+            };
+            legacy.scan(def.collection, Some(def), &mut visit).await?;
         }
         progress(def.collection, c.read);
         c.indexes = legacy

@@ -56,6 +56,33 @@ pub trait LegacyAdmin: Send + Sync {
         after: Option<&Value>,
         limit: usize,
     ) -> Result<Vec<Document>>;
+    /// Visits every document of `collection` in `_id` order, holding one page at a time.
+    /// MongoDB overrides it with one cursor (pages by `_id` cost a seek each).
+    async fn scan(
+        &self,
+        collection: &str,
+        def: Option<&'static EntityDef>,
+        visit: &mut (dyn FnMut(Document) + Send),
+    ) -> Result<u64> {
+        let mut n = 0;
+        let mut after: Option<Value> = None;
+        loop {
+            let page = self
+                .scan_page(collection, def, after.as_ref(), doctor::PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.get(crate::schema::ID_FIELD).cloned();
+            let full = page.len() == doctor::PAGE;
+            for d in page {
+                n += 1;
+                visit(d);
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(n)
+    }
     /// The indexes of a collection; `None` where the store's indexes are its own (SQLite) and so
     /// cannot differ from the declarations in the original's way.
     async fn indexes(&self, collection: &str) -> Result<Option<Vec<IndexInfo>>>;
