@@ -148,5 +148,6 @@ fn automation_runtime(stores: &Stores, ports: &Ports, config: RuntimeConfig) -> 
     // These crates depend on automation, so they register here rather than in `standard`.
     integrations::register(&rt, ports.http.clone());
     ai_memory::register(&rt);
+    campaigns::engage::register(&rt, Arc::new(campaigns::engage::LogOutbound));
     Arc::new(rt)
 }
