@@ -8,7 +8,6 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "test helpers panic on failure by design"
 )]
 
@@ -256,7 +255,7 @@ fn models_doc_is_current() {
     let (fresh, _) = generate();
     let path = doc_path();
     if std::env::var_os("UPDATE_MODELS_DOC").is_some() {
-        std::fs::write(&path, &fresh).expect("write docs/MODELS.md");
+        std::fs::write(&path, &fresh).unwrap();
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
