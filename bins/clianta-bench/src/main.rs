@@ -8,6 +8,7 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
+mod events;
 mod http;
 
 use std::sync::Arc;
@@ -362,6 +363,15 @@ async fn deep_paging(adapter: &str, storage: &Storage, stores: &Stores, o: &Opti
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("events", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
+        return match events::run(rest).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("events: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(("http", rest)) = args.split_first().map(|(a, r)| (a.as_str(), r)) {
         return match http::run(rest).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
