@@ -669,3 +669,71 @@ async fn another_workspaces_ids_are_not_found() {
         json!(["b-tag"])
     );
 }
+
+#[tokio::test]
+async fn pause_holds_enrollments_activate_resumes_them_and_delete_removes_them() {
+    let World { t, owner, ws } = world().await;
+    let tok = Some(owner.access.as_str());
+    let w = active_workflow(
+        &t,
+        &ws,
+        tok,
+        json!([trigger("contact_created", "d"),
+            {"id": "d", "type": "delay", "name": "5 min", "nextStepIds": ["a"],
+             "config": {"delayType": "duration", "delayValue": 5, "delayUnit": "minutes"}},
+            tag("a", "later", &[])]),
+    )
+    .await;
+    let wid = id(&w);
+    let c = contact(&t, &ws, tok, "Ada", None).await;
+    t.run_jobs().await;
+    let enrollments = |status: &'static str| {
+        let (t, ws, wid) = (&t, ws.clone(), wid.clone());
+        async move {
+            let r = t
+                .get(
+                    &url(&ws, &format!("workflows/{wid}/enrollments?status={status}")),
+                    tok,
+                )
+                .await;
+            r.ok(200)["enrollments"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(enrollments("active").await, 1);
+    t.post(&url(&ws, &format!("workflows/{wid}/pause")), tok, json!({}))
+        .await
+        .ok(200);
+    assert_eq!(enrollments("paused").await, 1);
+    t.clock.advance_secs(6 * 60);
+    t.run_jobs().await;
+    assert_eq!(
+        get_contact(&t, &ws, tok, &c).await["tags"],
+        json!([]),
+        "paused: nothing ran"
+    );
+
+    t.post(
+        &url(&ws, &format!("workflows/{wid}/activate")),
+        tok,
+        json!({}),
+    )
+    .await
+    .ok(200);
+    t.run_jobs().await;
+    assert_eq!(
+        get_contact(&t, &ws, tok, &c).await["tags"],
+        json!(["later"])
+    );
+    assert_eq!(enrollments("completed").await, 1);
+
+    t.delete(&url(&ws, &format!("workflows/{wid}")), tok)
+        .await
+        .ok(204);
+    let mine = t
+        .get(
+            &url(&ws, &format!("workflows/entity/contact/{c}/workflows")),
+            tok,
+        )
+        .await;
+    assert_eq!(mine.ok(200)["enrollments"], json!([]));
+}
