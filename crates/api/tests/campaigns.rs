@@ -679,3 +679,63 @@ async fn form_templates_are_a_shared_read_only_library() {
         .await
         .problem(401, "unauthenticated");
 }
+
+async fn email_account(t: &TestApp, ws: &str, email: &str) -> String {
+    let a: integrations::entities::EmailAccount = serde_json::from_value(json!({
+        "_id": crm_core::ObjectId::new().to_hex(), "workspaceId": ws, "email": email,
+    }))
+    .unwrap();
+    seed(t, ws, &a).await
+}
+
+#[tokio::test]
+async fn deliverability_tests_and_campaign_senders_need_accounts_of_the_workspace() {
+    let Two { t, a, wa, b, wb } = two().await;
+    let ours = email_account(&t, &wa, "send@alpha.example").await;
+    let theirs = email_account(&t, &wb, "send@beta.example").await;
+    let tok = Some(a.access.as_str());
+    let body = |account: &str| {
+        json!({"emailAccountId": account, "testType": "spam_score",
+            "fromEmail": "send@alpha.example"})
+    };
+    let made = t
+        .post(&url(&wa, "deliverability-tests"), tok, body(&ours))
+        .await;
+    let made = made.ok(201).clone();
+    assert_eq!(made["status"], "pending");
+    let r = t
+        .post(&url(&wa, "deliverability-tests"), tok, body(&theirs))
+        .await;
+    r.problem(422, "invalid");
+    assert_eq!(r.body["field"], "emailAccountId");
+    let r = t
+        .patch(
+            &url(&wa, &format!("deliverability-tests/{}", id(&made))),
+            tok,
+            json!({"overallScore": 101}),
+        )
+        .await;
+    r.problem(422, "invalid");
+    let listed = t
+        .get(
+            &url(&wa, &format!("deliverability-tests?emailAccountId={ours}")),
+            tok,
+        )
+        .await;
+    assert_eq!(listed.ok(200)["tests"].as_array().unwrap().len(), 1);
+    t.get(
+        &url(&wb, &format!("deliverability-tests/{}", id(&made))),
+        Some(&b.access),
+    )
+    .await
+    .problem(404, "not_found");
+    let r = t
+        .post(
+            &url(&wa, "campaigns"),
+            tok,
+            json!({"name": "C", "fromAccounts": [ours, theirs]}),
+        )
+        .await;
+    r.problem(422, "invalid");
+    assert_eq!(r.body["field"], "fromAccounts[1]");
+}

@@ -326,3 +326,31 @@ async fn an_email_replied_event_ends_campaign_and_sequence_enrollments() {
     assert_eq!(s.enrollments[0].status, SequenceEnrollmentStatus::Replied);
     assert_eq!(f.enrollment(ce).await.status, EnrollmentStatus::Replied);
 }
+
+#[tokio::test]
+async fn the_workflow_enroller_enrolls_once() {
+    use automation::workflows::actions::SequenceEnroller;
+    let f = fx("2026-11-25T10:00:00Z");
+    let s = sequence(&f).await;
+    let a = f.contact("Ada", Some("ada@example.com")).await;
+    let enroller = Enroller {
+        queue: f.rt.queue(),
+        clock: f.clock.clone(),
+    };
+    let first = enroller
+        .enroll(&f.scope(), &s.id.to_string(), a, "wf:1:step")
+        .await
+        .unwrap();
+    let again = enroller
+        .enroll(&f.scope(), &s.id.to_string(), a, "wf:1:step")
+        .await
+        .unwrap();
+    assert_eq!(first[0]["_id"], again[0]["_id"]);
+    let s = f.scope().repo::<Sequence>().get(s.id).await.unwrap();
+    assert_eq!(s.enrollments.len(), 1);
+    let err = enroller
+        .enroll(&f.scope(), "nope", a, "k")
+        .await
+        .unwrap_err();
+    assert!(err.contains("not a sequence id"), "{err}");
+}
