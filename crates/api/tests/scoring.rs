@@ -11,6 +11,7 @@ mod common;
 
 use automation::handlers::EventConsumer;
 use automation::scoring::consumer::LeadScoringConsumer;
+use automation::scoring::recycling::LeadRecycling;
 use clianta_api::{ApiConfig, AuthConfig};
 use common::{Account, TestApp, World, add_member, seed, world_with};
 use crm_core::accounts::Role;
@@ -615,6 +616,23 @@ async fn recycling_detects_attempts_and_exhausts_quiet_leads() {
     let p = p.ok(200);
     assert_eq!(p["notes"], "<script>x</script>");
     assert_eq!(p["tags"], json!(["q4"]));
+    // Someone outside the workspace cannot be assigned; its owner can.
+    let stranger = t.register("stranger@example.com").await;
+    t.patch(
+        &url(ws, &format!("lead-recycling/{id}")),
+        tok,
+        json!({"assignedTo": stranger.id}),
+    )
+    .await
+    .problem(422, "invalid");
+    let p = t
+        .patch(
+            &url(ws, &format!("lead-recycling/{id}")),
+            tok,
+            json!({"assignedTo": w.owner.id}),
+        )
+        .await;
+    assert_eq!(p.ok(200)["assignedTo"], w.owner.id.as_str());
     t.patch(
         &url(ws, &format!("lead-recycling/{id}")),
         tok,
@@ -686,6 +704,24 @@ async fn roles_and_workspace_isolation() {
         .get(&url(ws, &format!("lead-recycling?contactId={theirs}")), tok)
         .await;
     assert_eq!(l.ok(200)["pagination"]["total"], 0);
+    let rec: LeadRecycling = serde_json::from_value(json!({
+        "_id": crm_core::ObjectId::new().to_hex(), "workspaceId": ws2, "contactId": theirs,
+        "detectedAt": "2026-01-01T00:00:00Z", "detectedReason": "inactive", "status": "detected",
+    }))
+    .unwrap();
+    let rec = seed(t, &ws2, &rec).await;
+    let path = url(ws, &format!("lead-recycling/{rec}"));
+    t.get(&path, tok).await.problem(404, "not_found");
+    t.patch(&path, tok, json!({"notes": "mine"}))
+        .await
+        .problem(404, "not_found");
+    let r = t
+        .get(
+            &url(&ws2, &format!("lead-recycling/{rec}")),
+            Some(&other.access),
+        )
+        .await;
+    assert!(r.ok(200).get("notes").is_none());
     let s = score(t, Some(&other.access), &ws2, &theirs).await;
     assert_eq!(s["currentScore"], 90, "untouched");
     // A workspace the caller is not a member of.

@@ -13,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use crm_core::accounts::{Action, Resource};
 use crm_core::entities::contact::{Contact, ContactId};
-use crm_core::services::tasks::nullable;
+use crm_core::services::tasks::{ensure_member, nullable};
 use crm_core::{Error, Filter, SortKey, Timestamp, UserId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -766,6 +766,9 @@ pub async fn patch_recycling(
         && (tags.len() > 50 || tags.iter().any(|t| t.chars().count() > 100))
     {
         return Err(Error::invalid("tags", "at most 50 tags of 100 characters").into());
+    }
+    if let Some(Some(u)) = req.assigned_to {
+        ensure_member(scope, member.workspace.user_id, u, "assignedTo").await?;
     }
     let p = RecyclingPatch {
         status: req.status,
