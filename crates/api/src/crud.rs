@@ -165,7 +165,7 @@ async fn create<E: Crud>(
     }
     let mut record: E = decode_record(doc)?;
     record.on_create(scope.actor());
-    E::check(&scope, &record).await?;
+    E::check(scope, &record).await?;
     let stored = scope.repo::<E>().insert(&record).await?;
     Ok((StatusCode::CREATED, ApiJson(stored)).into_response())
 }
@@ -249,7 +249,7 @@ async fn patch<E: Crud>(
     let mut merged = current.clone();
     merge_patch(&mut merged, body);
     let record: E = decode_record(merged)?;
-    E::check(&scope, &record).await?;
+    E::check(scope, &record).await?;
     let update = diff_update::<E>(&current, &to_document(&record)?)?;
     if update.ops.is_empty() {
         return Ok(ApiJson(record));
