@@ -259,10 +259,16 @@ fn models_doc_is_current() {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let first_diff = committed
+        .lines()
+        .zip(fresh.lines())
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| format!("\n  committed: {a}\n  generated: {b}"))
+        .unwrap_or_default();
     assert!(
         committed == fresh,
         "docs/MODELS.md is stale: regenerate with \
-         `UPDATE_MODELS_DOC=1 cargo nextest run -p clianta-api --test models_doc`"
+         `UPDATE_MODELS_DOC=1 cargo nextest run -p clianta-api --test models_doc`{first_diff}"
     );
 }
 
