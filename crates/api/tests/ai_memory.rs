@@ -363,16 +363,16 @@ async fn refs(w: &World, ws: &str, tok: Option<&str>, owner: &str) -> Refs {
 }
 
 /// (path, list key, create body, patch body, field the patch sets, reference field if any).
-fn table(
-    r: &Refs,
-) -> Vec<(
+type Row = (
     &'static str,
     &'static str,
     Value,
     Value,
     &'static str,
     Option<&'static str>,
-)> {
+);
+
+fn table(r: &Refs) -> Vec<Row> {
     vec![
         (
             "agent-sessions",
