@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crm_core::{Error, ObjectId, Result, Timestamp};
+use crm_core::{Error, ObjectId, Result};
 
 use super::conditions::compile_criteria;
 use super::model::{Criteria, Step, Workflow};
@@ -403,11 +403,6 @@ pub fn activation(w: &Workflow) -> Result<()> {
         return Err(bad("steps", "activation needs an action step"));
     }
     Ok(())
-}
-
-/// Resolves an until_date in the past to now (the step continues at once).
-pub fn not_before(t: Timestamp, now: Timestamp) -> Timestamp {
-    if t.millis() < now.millis() { now } else { t }
 }
 
 #[cfg(test)]
