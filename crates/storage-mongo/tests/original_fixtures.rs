@@ -1040,3 +1040,69 @@ async fn legacy_deals_fold_into_opportunities_once_after_a_dry_run() {
     })
     .await;
 }
+
+/// The original's Agent models carry the tenant as `workspace` (here as `agentmemorydatas` is
+/// declared: `{workspace, agent, key}`).
+static AGENT_MEMORY: crm_core::EntityDef = crm_core::EntityDef {
+    name: "AgentMemoryData",
+    collection: "agentmemorydatas",
+    tenancy: crm_core::Tenancy::Workspace { field: "workspace" },
+    timestamps: true,
+    fields: &[
+        crm_core::schema::f("agent", crm_core::FieldKind::Id).required(),
+        crm_core::schema::f("key", crm_core::FieldKind::Text).required(),
+        crm_core::schema::f("value", crm_core::FieldKind::Any),
+        crm_core::schema::f("expiresAt", crm_core::FieldKind::Date),
+    ],
+    unique: &[],
+    indexes: &[],
+    text: &[],
+};
+
+#[tokio::test]
+async fn agent_models_keep_their_workspace_tenant_field() {
+    use crm_core::{DocumentStore, Tenant};
+    with_db(|db, store| async move {
+        let (ws, other, agent) = (ObjectId::new(), ObjectId::new(), ObjectId::new());
+        let id = ObjectId::new();
+        db.collection::<Document>("agentmemorydatas")
+            .insert_one(doc! {
+                "_id": id, "workspace": ws, "agent": agent, "key": "tone",
+                "value": { "style": "brief", "n": 2 }, "expiresAt": date("2030-01-01T00:00:00.000Z"),
+                "createdAt": date("2024-01-01T00:00:00.000Z"),
+                "updatedAt": date("2024-01-01T00:00:00.000Z"), "__v": 0,
+            })
+            .await
+            .unwrap();
+        let mine = Tenant::Workspace(WorkspaceId(crm(ws)));
+        let found = store
+            .find(mine, &AGENT_MEMORY, &Filter::eq("key", json!("tone")), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0]["workspace"], json!(ws.to_hex()));
+        assert_eq!(found[0]["value"], json!({"style": "brief", "n": 2}));
+        let theirs = Tenant::Workspace(WorkspaceId(crm(other)));
+        let none = store
+            .find(theirs, &AGENT_MEMORY, &Filter::all(), &Default::default())
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        store
+            .update_one(mine, &AGENT_MEMORY, crm(id), &Update::new().set("key", json!("voice")))
+            .await
+            .unwrap();
+        let after = raw(&db, "agentmemorydatas", id).await;
+        assert_eq!(after.get_object_id("workspace").unwrap(), ws);
+        assert_eq!(after.get("__v"), Some(&Bson::Int32(0)));
+        assert_eq!(after.get_str("key").unwrap(), "voice");
+        let doctor = doctor::run(store.legacy().unwrap(), "mongo", &[&AGENT_MEMORY], &mut |_, _| {})
+            .await
+            .unwrap();
+        let c = doctor.get("agentmemorydatas").unwrap();
+        assert_eq!((c.read, c.unfit), (1, 0));
+        // No `projects` collection here: the workspace check has nothing to compare with.
+        assert_eq!(c.orphans, 0);
+    })
+    .await;
+}
