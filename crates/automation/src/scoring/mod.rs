@@ -10,6 +10,9 @@ pub mod lifecycle;
 pub mod recycling;
 pub mod warmup;
 
+#[cfg(test)]
+mod tests;
+
 use crm_core::entities::contact::{Contact, ContactId};
 use crm_core::entities::project::Project;
 use crm_core::repo::{Stores, WorkspaceScope};
