@@ -327,6 +327,30 @@ async fn attribution_is_per_workspace() {
         w.t.get(&url(&ws_b, "tracking-events"), Some(&eve.access))
             .await;
     assert_eq!(r.ok(200)["trackingEvents"], json!([]));
+    // Naming A's contact in B's filters finds nothing; a malformed id is refused.
+    for list in ["tracking-events", "visitors", "email-tracking"] {
+        let r =
+            w.t.get(
+                &url(&ws_b, &format!("{list}?contactId={contact}")),
+                Some(&eve.access),
+            )
+            .await;
+        let body = r.ok(200);
+        let items = body
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k != "pagination")
+            .unwrap()
+            .1;
+        assert_eq!(items, &json!([]), "{list}");
+        w.t.get(
+            &url(&ws_b, &format!("{list}?contactId=zzz")),
+            Some(&eve.access),
+        )
+        .await
+        .problem(422, "invalid");
+    }
     // A still sees its own.
     let r =
         w.t.get(&url(&w.ws, &format!("attribution/contacts/{contact}")), tok)
