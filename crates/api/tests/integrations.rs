@@ -380,9 +380,25 @@ async fn failing_deliveries_back_off_to_the_dead_letter_and_can_be_replayed() {
             .await;
     assert_eq!(s.ok(200)["retryCount"], 5);
 
-    // Replay after the receiver is fixed: a new job, delivered once.
+    // Replay after the receiver is fixed: a new job, delivered once. Another workspace cannot
+    // replay it, nor read the log.
     http.answer_with(204);
     let d = id(&log["deliveries"][4]);
+    let other = w.t.register("other@example.com").await;
+    let ws_b = w.t.workspace(&other, "Other").await;
+    let tok_b = Some(other.access.as_str());
+    w.t.post(
+        &url(&ws_b, &format!("webhooks/{sub}/deliveries/{d}/replay")),
+        tok_b,
+        json!({}),
+    )
+    .await
+    .problem(404, "not_found");
+    w.t.get(&url(&ws_b, &format!("webhooks/{sub}/deliveries")), tok_b)
+        .await
+        .problem(404, "not_found");
+    w.t.run_jobs().await;
+    assert_eq!(http.calls().len(), 5);
     let r =
         w.t.post(
             &url(&w.ws, &format!("webhooks/{sub}/deliveries/{d}/replay")),
