@@ -245,7 +245,16 @@ mod tests {
         );
         let u = decode_reporting::<Contact>(&CONTACT, d).unwrap_err();
         assert_eq!((u.collection.as_str(), u.id.as_str()), ("contacts", ID));
-        assert_eq!(u.field, "userId", "{u}");
+        // Decoding stops at the first field that fails, in the document's key order.
+        assert_eq!(u.field, "createdAt", "{u}");
+
+        let one = doc(json!({
+            "_id": ID, "workspaceId": ID, "userId": ID, "firstName": "Ada",
+            "stageless": 1, "lifecycleStage": "whale"
+        }));
+        let u = decode_reporting::<Contact>(&CONTACT, one).unwrap_err();
+        assert_eq!(u.field, "lifecycleStage", "{u}");
+        assert!(u.reason.contains("whale"), "{u}");
     }
 
     #[test]
