@@ -149,5 +149,6 @@ fn automation_runtime(stores: &Stores, ports: &Ports, config: RuntimeConfig) -> 
     integrations::register(&rt, ports.http.clone());
     ai_memory::register(&rt);
     campaigns::engage::register(&rt, Arc::new(campaigns::engage::LogOutbound));
+    campaigns::engage::wire_workflow_sequences(&rt, ports.http.clone());
     Arc::new(rt)
 }

@@ -1071,6 +1071,27 @@ pub fn register(rt: &automation::runtime::Runtime, outbound: Arc<dyn OutboundEma
     rt.register_consumer(Arc::new(ReplyConsumer { stores }));
 }
 
+/// Registers the workflow engine again with this crate's [`Enroller`] as its sequence port
+/// (automation cannot depend on campaigns). The other ports are those
+/// `automation::workflows::register` uses: logged mails and the given HTTP caller.
+pub fn wire_workflow_sequences(
+    rt: &automation::runtime::Runtime,
+    http: Arc<dyn crm_core::outbound::HttpCaller>,
+) {
+    use automation::workflows::{LogWorkflowMailer, WorkflowPorts};
+    automation::workflows::register_with(
+        rt,
+        WorkflowPorts {
+            mailer: Arc::new(LogWorkflowMailer),
+            http,
+            sequences: Arc::new(Enroller {
+                queue: rt.queue(),
+                clock: rt.clock().clone(),
+            }),
+        },
+    );
+}
+
 /// The workflow engine's `enroll_sequence` action: enrolls through the same rules as the
 /// API (an already active enrollment is kept, so a redelivered step changes nothing).
 #[derive(Debug, Clone)]

@@ -354,3 +354,50 @@ async fn the_workflow_enroller_enrolls_once() {
         .unwrap_err();
     assert!(err.contains("not a sequence id"), "{err}");
 }
+
+#[tokio::test]
+async fn a_workflow_step_enrolls_the_new_contact_in_a_sequence() {
+    use automation::workflows::Workflow;
+    let f = fx("2026-11-25T10:00:00Z");
+    wire_workflow_sequences(
+        &f.rt,
+        Arc::new(crm_core::outbound::RecordingHttp::default()),
+    );
+    let mut project = crm_core::entities::project::Project::new(f.user, "Acme");
+    project.id = f.ws;
+    f.stores
+        .global::<crm_core::entities::project::Project>()
+        .insert(&project)
+        .await
+        .unwrap();
+    let s = sequence(&f).await;
+    let w: Workflow = serde_json::from_value(json!({
+        "_id": crm_core::ObjectId::new().to_hex(), "workspaceId": f.ws.to_string(),
+        "userId": f.user.to_string(), "name": "Nurture", "status": "active",
+        "triggerEntityType": "contact",
+        "steps": [
+            {"id": "t", "type": "trigger", "name": "Trigger", "position": {"x": 0, "y": 0},
+             "nextStepIds": ["e"], "config": {"triggerType": "contact_created"}},
+            {"id": "e", "type": "action", "name": "Enroll", "nextStepIds": [],
+             "config": {"actionType": "enroll_sequence", "sequenceId": s.id.to_string()}},
+        ],
+    }))
+    .unwrap();
+    f.scope().repo::<Workflow>().insert(&w).await.unwrap();
+    let human = f
+        .stores
+        .workspace_as(f.ws, crm_core::repo::Actor::User(f.user));
+    let mut c = Contact::new(f.ws, f.user, "Ada");
+    c.email = Some("ada@example.com".into());
+    let c = human.repo::<Contact>().insert(&c).await.unwrap();
+    f.settle().await;
+    let runs = f
+        .scope()
+        .repo::<automation::workflows::WorkflowEnrollment>()
+        .find(&Filter::all(), &FindOptions::default())
+        .await
+        .unwrap();
+    let s = f.scope().repo::<Sequence>().get(s.id).await.unwrap();
+    assert_eq!(s.enrollments.len(), 1, "{runs:?}");
+    assert_eq!(s.enrollments[0].contact_id, c.id);
+}
