@@ -392,20 +392,22 @@ pub async fn refresh(
             "touchpoints",
             serde_json::to_value(&touches).map_err(Error::internal)?,
         )
-        .set("touchpointCount", touches.len() as u64)
-        .set_on_insert("converted", false);
+        .set("touchpointCount", touches.len() as u64);
     if let Some(t) = touches.first() {
         u = u.set("firstTouchChannel", t.channel.clone());
     }
     if let Some(t) = touches.last() {
         u = u.set("lastTouchChannel", t.channel.clone());
     }
+    // One update may name a path once: `converted` is either set or defaulted on insert.
     if let Some((at, value, opp)) = conversion {
         u = u
             .set("converted", true)
             .set("convertedAt", at.to_canonical())
             .set("conversionValue", value)
             .set("opportunityId", opp.to_string());
+    } else {
+        u = u.set_on_insert("converted", false);
     }
     let repo = scope.repo::<Attribution>();
     let filter = Filter::eq("contactId", contact.to_string());

@@ -8,6 +8,7 @@
 use crm_core::{EntityDef, Tenancy};
 
 pub mod attribution;
+pub mod consumers;
 pub mod email;
 pub mod forecast;
 pub mod intel;
@@ -20,6 +21,8 @@ pub(crate) const fn ws() -> Tenancy {
         field: "workspaceId",
     }
 }
+
+pub use consumers::register;
 
 /// This crate's declared entities, for `clianta_catalog::all_entities`.
 pub fn entities() -> Vec<&'static EntityDef> {

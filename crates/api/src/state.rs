@@ -148,6 +148,7 @@ fn automation_runtime(stores: &Stores, ports: &Ports, config: RuntimeConfig) -> 
     // These crates depend on automation, so they register here rather than in `standard`.
     integrations::register(&rt, ports.http.clone());
     ai_memory::register(&rt);
+    analytics::register(&rt);
     campaigns::engage::register(&rt, Arc::new(campaigns::engage::LogOutbound));
     campaigns::engage::wire_workflow_sequences(&rt, ports.http.clone());
     Arc::new(rt)

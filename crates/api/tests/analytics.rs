@@ -299,6 +299,44 @@ async fn attribution_report_credits_won_deals_to_channels() {
 }
 
 #[tokio::test]
+async fn a_won_deal_marks_the_stored_attribution_converted() {
+    let w = world().await;
+    let contact = journey(&w).await;
+    let tok = login(&w.t, "owner@example.com").await;
+    let tok = Some(tok.as_str());
+    let mut o = deal(&w, "Big", 2500.0);
+    o.contact_id = Some(contact.parse().unwrap());
+    let deal_id = seed(&w.t, &w.ws, &o).await;
+    let ws: WorkspaceId = w.ws.parse().unwrap();
+    let closed = w.t.clock.now();
+    w.t.state
+        .stores
+        .workspace(ws)
+        .repo::<Opportunity>()
+        .update(
+            deal_id.parse::<crm_core::ObjectId>().unwrap(),
+            &crm_core::Update::new()
+                .set("status", "won")
+                .set("actualCloseDate", closed.to_canonical()),
+        )
+        .await
+        .unwrap();
+    w.t.state.automation.run_until_idle().await.unwrap();
+    let r =
+        w.t.get(&url(&w.ws, "attributions?converted=true"), tok)
+            .await;
+    let rows = r.ok(200)["attributions"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["contactId"], contact.as_str());
+    assert_eq!(rows[0]["opportunityId"], deal_id.as_str());
+    assert_eq!(rows[0]["conversionValue"], 2500.0);
+    assert_eq!(rows[0]["convertedAt"], closed.to_canonical());
+    // All five visits are on the record now.
+    assert_eq!(rows[0]["touchpointCount"], 5);
+    assert_eq!(rows[0]["lastTouchChannel"], "referral");
+}
+
+#[tokio::test]
 async fn attribution_is_per_workspace() {
     let w = world().await;
     let contact = journey(&w).await;
