@@ -4,8 +4,8 @@
 
 mod blobs;
 mod config;
-mod outbound;
 mod doctor;
+mod outbound;
 mod run;
 mod storage;
 
