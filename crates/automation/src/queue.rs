@@ -117,25 +117,30 @@ impl JobQueue for StoreJobQueue {
             return Ok(None);
         }
         let now = self.clock.now();
-        let due = Filter::Or(vec![
-            Filter::eq("status", status(JobStatus::Queued))
-                .and(Filter::Lte("runAt".into(), at(now))),
-            Filter::eq("status", status(JobStatus::Running))
-                .and(Filter::Lt("leaseUntil".into(), at(now))),
-        ]);
         let kinds: Vec<Value> = kinds.iter().map(|k| json!(k)).collect();
-        let filter = due.and(Filter::In("kind".into(), kinds));
+        let of_kinds = Filter::In("kind".into(), kinds);
+        // Two simple filters rather than one `Or`, so each is served by its own index
+        // (`status, runAt` and `status, leaseUntil`) however many finished jobs are kept.
+        let due = Filter::eq("status", status(JobStatus::Queued))
+            .and(Filter::Lte("runAt".into(), at(now)))
+            .and(of_kinds.clone());
+        let expired = Filter::eq("status", status(JobStatus::Running))
+            .and(Filter::Lt("leaseUntil".into(), at(now)))
+            .and(of_kinds);
         let update = Update::new()
             .set("status", status(JobStatus::Running))
             .set("leasedBy", worker)
             .set("leaseUntil", at(now.plus_seconds(lease_secs)))
             .inc("attempts", 1);
         loop {
-            let Some(job) = self
-                .jobs
-                .find_one_and_update(&filter, &update, false)
-                .await?
-            else {
+            let mut claimed = self.jobs.find_one_and_update(&due, &update, false).await?;
+            if claimed.is_none() {
+                claimed = self
+                    .jobs
+                    .find_one_and_update(&expired, &update, false)
+                    .await?;
+            }
+            let Some(job) = claimed else {
                 return Ok(None);
             };
             if job.attempts <= job.max_attempts {
