@@ -155,9 +155,11 @@ pub trait JobQueue: Send + Sync + Debug {
     /// Records the error and either queues a retry after an exponential backoff or, after
     /// `maxAttempts`, dead-letters it; returns the new status.
     async fn fail(&self, id: JobId, worker: &str, error: &str) -> Result<JobStatus>;
-    /// Cancels a job that is not finished; `Error::NotFound` when there is none to cancel.
+    /// Cancels a job that is not finished; `Error::NotFound` when there is no such job,
+    /// `Error::Invalid` (field `status`) when it has already finished.
     async fn cancel(&self, id: JobId) -> Result<()>;
-    /// Puts a dead (or cancelled) job back in the queue, due now, with its attempts reset.
+    /// Puts a dead (or cancelled) job back in the queue, due now, with its attempts reset;
+    /// `Error::Invalid` (field `status`) for a job in any other state.
     async fn replay(&self, id: JobId) -> Result<()>;
     async fn get(&self, id: JobId) -> Result<Job>;
 }
