@@ -57,7 +57,13 @@ impl TestApp {
         Self::with(storage(), ApiConfig::default())
     }
 
-    pub fn with(storage: Storage, config: ApiConfig) -> Self {
+    pub fn with(storage: Storage, mut config: ApiConfig) -> Self {
+        // A new pooled MongoDB database builds its schema inside the first request.
+        if std::env::var("CLIANTA_TEST_API_STORE").as_deref() == Ok("mongo")
+            && config.request_timeout == ApiConfig::default().request_timeout
+        {
+            config.request_timeout = Duration::from_secs(600);
+        }
         let clock = TestClock::new();
         let state = AppState::with_clock(storage, clock.clone(), config);
         Self {
@@ -195,19 +201,45 @@ pub fn mongo_uri() -> String {
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".to_owned())
 }
 
-/// A fresh MongoDB database (`clianta_api_<random>`) with the full schema, connected on first use:
-/// `storage()` is sync, and the driver's background tasks must live on the test's own runtime,
-/// which a connection made on a helper thread (as the SQLite arm does) would outlive.
+/// An empty MongoDB database with the full schema, connected on first use: `storage()` is sync,
+/// and the driver's background tasks must live on the test's own runtime.
+///
+/// Databases come from a pool shared by the test processes (`clianta_api_pool_<n>`, claimed
+/// with a lock file): building the schema means some 600 indexes, each a table in the test
+/// server, which takes longer than most tests. A claimed database is emptied (its indexes
+/// kept) and its schema ensured again, so every test starts from nothing.
 #[derive(Debug)]
 pub struct LazyMongo {
     name: String,
+    _slot: std::fs::File,
     store: tokio::sync::OnceCell<MongoStore>,
+}
+
+/// The first free slot of the pool, held until the returned file is dropped (or the process
+/// ends).
+fn claim_pool_slot() -> (String, std::fs::File) {
+    let dir = std::env::temp_dir().join("clianta-api-mongo-pool");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..256 {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{i}.lock")))
+            .unwrap();
+        if f.try_lock().is_ok() {
+            return (format!("clianta_api_pool_{i}"), f);
+        }
+    }
+    panic!("all 256 pooled test databases are in use");
 }
 
 impl LazyMongo {
     pub fn new() -> Self {
+        let (name, slot) = claim_pool_slot();
         Self {
-            name: format!("clianta_api_{:016x}", rand::random::<u64>()),
+            name,
+            _slot: slot,
             store: tokio::sync::OnceCell::new(),
         }
     }
@@ -220,15 +252,19 @@ impl LazyMongo {
         self.store
             .get_or_init(|| async {
                 let uri = mongo_uri();
+                let unreachable = |e: &dyn std::fmt::Display| -> ! {
+                    panic!(
+                        "cannot reach the MongoDB test server at {uri}: {e}\n\
+                         Start one with `scripts/mongo-test-server.sh start`, or point \
+                         CLIANTA_TEST_MONGODB_URI at a MongoDB."
+                    )
+                };
+                empty_database(&uri, &self.name)
+                    .await
+                    .unwrap_or_else(|e| unreachable(&e));
                 let store = MongoStore::connect_db(&uri, &self.name)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!(
-                            "cannot reach the MongoDB test server at {uri}: {e}\n\
-                             Start one with `scripts/mongo-test-server.sh start`, or point \
-                             CLIANTA_TEST_MONGODB_URI at a MongoDB."
-                        )
-                    });
+                    .unwrap_or_else(|e| unreachable(&e));
                 store
                     .ensure_schema(&clianta_catalog::all_entities())
                     .await
@@ -239,31 +275,18 @@ impl LazyMongo {
     }
 }
 
-impl Drop for LazyMongo {
-    /// Drops the database, so runs against a long-lived MongoDB leave nothing behind. The test's
-    /// runtime is blocked here, so a thread of its own connects again and drops it.
-    fn drop(&mut self) {
-        if self.store.get().is_none() {
-            return;
-        }
-        let name = self.name.clone();
-        let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            rt.block_on(async {
-                let store = MongoStore::connect_db(&mongo_uri(), &name).await?;
-                store.drop_database().await
-            })
-            .map_err(|e| e.to_string())
-        })
-        .join();
-        // A panic here, while a failed test unwinds, would abort the whole run.
-        if let Ok(Err(e)) = dropped {
-            eprintln!("could not drop test database {}: {e}", self.name);
-        }
+/// Deletes every document of every collection, keeping collections and indexes.
+// Whole test databases, not tenant data: the raw-module rule does not apply here.
+#[allow(clippy::disallowed_methods)]
+async fn empty_database(uri: &str, name: &str) -> mongodb::error::Result<()> {
+    let client = mongodb::Client::with_uri_str(uri).await?;
+    let db = client.database(name);
+    for c in db.list_collection_names().await? {
+        db.collection::<mongodb::bson::Document>(&c)
+            .delete_many(mongodb::bson::doc! {})
+            .await?;
     }
+    Ok(())
 }
 
 #[async_trait]
