@@ -196,20 +196,18 @@ fn serves_health_and_ready_then_stops_cleanly_on_sigterm() {
 fn embedded_store_keeps_migrations_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let uri = [("CLIANTA_STORAGE_URI", "sqlite:data/clianta.db")];
+    let rows = |applied: u32| -> Vec<_> {
+        (1..=4)
+            .map(|v| row(v, if v <= applied { "applied" } else { "pending" }))
+            .collect()
+    };
 
-    assert_eq!(
-        states(dir.path(), &uri),
-        [row(1, "pending"), row(2, "pending")]
-    );
+    assert_eq!(states(dir.path(), &uri), rows(0));
 
     let o = run(dir.path(), &uri, &["migrate", "up", "--to", "1"]);
     assert!(o.status.success(), "{o:?}");
     assert_eq!(stdout(&o).trim(), "applied 1 contact_defaults");
-
-    assert_eq!(
-        states(dir.path(), &uri),
-        [row(1, "applied"), row(2, "pending")]
-    );
+    assert_eq!(states(dir.path(), &uri), rows(1));
 
     // The default store (no URI) is the same file: ./data/clianta.db. Serving migrates the rest.
     let server = Server::start(dir.path(), &[]);
@@ -219,19 +217,15 @@ fn embedded_store_keeps_migrations_across_restarts() {
     );
     assert_eq!(server.terminate().code(), Some(0));
     assert!(dir.path().join("data/clianta.db").is_file());
-
-    assert_eq!(
-        states(dir.path(), &uri),
-        [row(1, "applied"), row(2, "applied")]
-    );
+    assert_eq!(states(dir.path(), &uri), rows(4));
 
     let o = run(dir.path(), &uri, &["migrate", "down"]);
-    assert_eq!(stdout(&o).trim(), "reverted 2 soft_delete_marker", "{o:?}");
-    assert_eq!(
-        states(dir.path(), &uri),
-        [row(1, "applied"), row(2, "pending")]
-    );
+    assert_eq!(stdout(&o).trim(), "reverted 4 fold_legacy_deals", "{o:?}");
+    assert_eq!(states(dir.path(), &uri), rows(3));
 
+    let o = run(dir.path(), &uri, &["migrate", "down", "--to", "1"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(states(dir.path(), &uri), rows(1));
     let o = run(dir.path(), &uri, &["migrate", "down", "--to", "0"]);
     assert_eq!(stdout(&o).trim(), "reverted 1 contact_defaults", "{o:?}");
     let o = run(dir.path(), &uri, &["migrate", "down"]);

@@ -106,9 +106,21 @@ fn decode_record<E: Crud>(doc: Document) -> Result<E, ApiError> {
     let value = Value::Object(doc);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
+        let detail = e.into_inner().to_string();
+        // serde names a missing field only in its message: "missing field `name`".
+        let missing = detail
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+            .map(|f| {
+                if path == "." {
+                    f.to_owned()
+                } else {
+                    format!("{path}.{f}")
+                }
+            });
         ApiError::InvalidJson {
-            field: (path != ".").then_some(path),
-            detail: e.into_inner().to_string(),
+            field: missing.or((path != ".").then_some(path)),
+            detail,
         }
     })
 }

@@ -154,12 +154,15 @@ impl EntityDef {
             .iter()
             .map(|ix| {
                 let mut keys = Vec::with_capacity(ix.keys.len() + 1);
-                if let (Some(t), None) = (self.tenant_field(), ix.ttl_seconds)
-                    && ix.keys.first().map(|k| k.0) != Some(t)
-                {
-                    keys.push((t, Dir::Asc));
+                match (self.tenant_field(), ix.ttl_seconds) {
+                    // The original's `{agent, workspace, createdAt}` becomes
+                    // `{workspace, agent, createdAt}`: the tenant moves to the front, once.
+                    (Some(t), None) => {
+                        keys.push((t, Dir::Asc));
+                        keys.extend(ix.keys.iter().copied().filter(|k| k.0 != t));
+                    }
+                    _ => keys.extend_from_slice(ix.keys),
                 }
-                keys.extend_from_slice(ix.keys);
                 keys
             })
             .collect()

@@ -554,7 +554,6 @@ impl JobHandler for DeliverHandler {
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]
