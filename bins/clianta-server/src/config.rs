@@ -51,6 +51,7 @@ const KEYS: &[&str] = &[
     "blob_dir",
     "workers",
     "job_poll_ms",
+    "encryption_key",
 ];
 
 /// How account mails leave the server (`CLIANTA_MAIL_TRANSPORT`).
@@ -124,6 +125,9 @@ struct RawConfig {
     workers: usize,
     /// How often idle workers and the event relay look for work.
     job_poll_ms: u64,
+    /// Seals integration credentials (32 bytes, hex or base64). Empty: a public development key,
+    /// with a warning on MongoDB (ADR 0023).
+    encryption_key: String,
 }
 
 impl Default for RawConfig {
@@ -158,6 +162,7 @@ impl Default for RawConfig {
             blob_dir: String::new(),
             workers: automation::runtime::RuntimeConfig::default().concurrency,
             job_poll_ms: 500,
+            encryption_key: String::new(),
         }
     }
 }
@@ -401,6 +406,7 @@ impl TryFrom<RawConfig> for Config {
                 RateLimitCounters::Process
             }
         };
+        let encryption_key = encryption_key(&raw.encryption_key, &storage)?;
         Ok(Self {
             listen,
             storage,
@@ -436,6 +442,7 @@ impl TryFrom<RawConfig> for Config {
                 idempotency: IdempotencyConfig {
                     max_response_bytes: raw.idempotency_max_response_bytes,
                 },
+                encryption_key,
                 ..ApiConfig::default()
             },
             connect_timeout: Duration::from_secs(raw.connect_timeout_secs),
@@ -444,6 +451,23 @@ impl TryFrom<RawConfig> for Config {
             automation,
         })
     }
+}
+
+/// The credentials' key. Unset on MongoDB (shared, long-lived data) it is still the public
+/// development key, so existing deployments start, but the log says so at every start.
+fn encryption_key(
+    raw: &str,
+    storage: &StorageUri,
+) -> anyhow::Result<integrations::crypto::MasterKey> {
+    let key = integrations::crypto::MasterKey::from_setting(raw, false)
+        .map_err(|e| anyhow!("invalid CLIANTA_ENCRYPTION_KEY: {e}"))?;
+    if raw.trim().is_empty() && matches!(storage, StorageUri::Mongo(_)) {
+        tracing::warn!(
+            "CLIANTA_ENCRYPTION_KEY is not set: integration credentials are sealed with the public \
+             development key; set a 32-byte key before storing real credentials"
+        );
+    }
+    Ok(key)
 }
 
 #[cfg(test)]
@@ -477,6 +501,21 @@ mod tests {
                     ..ApiConfig::default()
                 }
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_encryption_key_is_read_and_checked() {
+        Jail::expect_with(|jail| {
+            let dev = integrations::crypto::MasterKey::dev_default();
+            assert_eq!(load()?.api.encryption_key, dev);
+            jail.set_env("CLIANTA_ENCRYPTION_KEY", "ab".repeat(32));
+            assert_ne!(load()?.api.encryption_key, dev);
+            jail.set_env("CLIANTA_STORAGE_URI", "mongodb://127.0.0.1:1/clianta");
+            assert_ne!(load()?.api.encryption_key, dev);
+            jail.set_env("CLIANTA_ENCRYPTION_KEY", "too-short");
+            assert!(load().is_err());
             Ok(())
         });
     }
