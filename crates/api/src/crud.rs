@@ -33,6 +33,7 @@ use crate::auth::Member;
 use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
 use crate::extract::{ApiJson, ApiQuery, decode_query};
 use crate::listing::{DEFAULT_PAGE_LIMIT, ListParams, list_without_expand};
+use crate::routes::tickets::path_id;
 use crate::state::AppState;
 
 /// A workspace entity served by the generic routes.
@@ -160,10 +161,6 @@ fn diff_update<E: Crud>(before: &Document, after: &Document) -> Result<Update, E
     Ok(u)
 }
 
-fn path_id(raw: &str) -> Result<ObjectId, Error> {
-    raw.parse().map_err(|_| Error::NotFound)
-}
-
 async fn create<E: Crud>(
     member: Member,
     ApiJson(body): ApiJson<Map<String, Value>>,
@@ -187,7 +184,9 @@ async fn get_one<E: Crud>(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<E>> {
     let scope = member.can(E::RESOURCE, Action::View)?;
-    Ok(ApiJson(scope.repo::<E>().get(path_id(&id)?).await?))
+    Ok(ApiJson(
+        scope.repo::<E>().get(path_id::<ObjectId>(&id)?).await?,
+    ))
 }
 
 /// `?field=value` for a declared filter, typed by the field's declared kind.
@@ -254,7 +253,7 @@ async fn patch<E: Crud>(
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<ApiJson<E>> {
     let scope = member.can(E::RESOURCE, Action::Edit)?;
-    let id = path_id(&id)?;
+    let id: ObjectId = path_id(&id)?;
     refuse_server_fields::<E>(&body)?;
     let repo = scope.repo::<E>();
     let current = to_document(&repo.get(id).await?)?;
@@ -274,7 +273,7 @@ async fn delete<E: Crud>(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let scope = member.can(E::RESOURCE, Action::Delete)?;
-    scope.repo::<E>().delete(path_id(&id)?).await?;
+    scope.repo::<E>().delete(path_id::<ObjectId>(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

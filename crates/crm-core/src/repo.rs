@@ -280,6 +280,14 @@ fn doc_id(doc: &Document) -> Option<&Value> {
     doc.get(ID_FIELD).filter(|v| v.is_string())
 }
 
+/// The `_id` of a stored record, which the store always gives.
+fn stored_id(doc: &Document) -> Result<ObjectId> {
+    doc_id(doc)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<ObjectId>().ok())
+        .ok_or_else(|| Error::internal("a stored record has no valid _id"))
+}
+
 fn by_id_asc() -> Vec<SortKey> {
     vec![SortKey::asc(ID_FIELD)]
 }
@@ -366,13 +374,10 @@ impl<E: Entity> Repo<E> {
             if change == Change::Update && changed.is_empty() {
                 continue;
             }
-            let Some(id) = after.or(before).and_then(doc_id) else {
-                return Err(Error::internal("a recorded record has no _id"));
+            let Some(record) = after.or(before) else {
+                return Err(Error::internal("a recorded change has no record"));
             };
-            let resource_id = id
-                .as_str()
-                .and_then(|s| s.parse::<ObjectId>().ok())
-                .ok_or_else(|| Error::internal("a recorded record has a malformed _id"))?;
+            let resource_id = stored_id(record)?;
             if let Some(prefix) = E::EVENTS {
                 let verb = match change {
                     Change::Create => "created",
@@ -589,12 +594,7 @@ impl<E: Entity> Repo<E> {
         guard: Filter,
         u: &Update,
     ) -> Result<Option<Document>> {
-        let Some(id) = doc_id(before)
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<ObjectId>().ok())
-        else {
-            return Err(Error::internal("a stored record has no _id"));
-        };
+        let id = stored_id(before)?;
         let mut after = before.clone();
         apply_update(E::DEF, &mut after, u, false)?;
         let mut ops = self.side_ops(ws, actor, &[(Change::Update, Some(before), Some(&after))])?;
@@ -659,12 +659,7 @@ impl<E: Entity> Repo<E> {
                 afters.push(a);
             }
             for (b, a) in before.iter().zip(&afters) {
-                let Some(id) = doc_id(b)
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<ObjectId>().ok())
-                else {
-                    return Err(Error::internal("a stored record has no _id"));
-                };
+                let id = stored_id(b)?;
                 ops.push(WriteOp::Update {
                     t: self.tenant,
                     def: E::DEF,
@@ -810,12 +805,7 @@ impl<E: Entity> Repo<E> {
             let mut ops = Vec::with_capacity(before.len() * 4);
             let mut changes = Vec::with_capacity(before.len());
             for b in &before {
-                let Some(id) = doc_id(b)
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<ObjectId>().ok())
-                else {
-                    return Err(Error::internal("a stored record has no _id"));
-                };
+                let id = stored_id(b)?;
                 ops.push(WriteOp::Delete {
                     t: self.tenant,
                     def: E::DEF,
